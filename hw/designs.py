@@ -1,0 +1,93 @@
+"""Build any exportable design by name: one place where the CLI, sim/ and reports/ build blocks."""
+
+from __future__ import annotations
+
+from amaranth.lib import wiring
+
+from golden import Format
+
+#: Designs ``python -m hw verilog`` can emit.
+DESIGNS = ("mac", "dot", "systolic", "requant")
+
+
+def build_design(
+    design: str,
+    weight_format: Format | str = "dint4",
+    act_format: Format | str = "int8",
+    acc_width: int | None = None,
+    k_max: int | None = None,
+    lanes: int | None = None,
+    rows: int | None = None,
+    cols: int | None = None,
+    style: str | None = None,
+    pipeline: bool = False,
+) -> wiring.Component:
+    """Construct ``design`` from CLI-style parameters (sizes default to small useful values).
+
+    A size or option that does not apply to ``design`` raises. ``dot`` uses ``lanes`` (default 8);
+    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4); every design needs ``acc_width``
+    or ``k_max`` (a clear error otherwise);
+    ``requant`` uses ``lanes`` (default 1) and ``acc_width`` (or the width for ``k_max``).
+    """
+    given = {
+        "lanes": lanes is not None,
+        "rows": rows is not None,
+        "cols": cols is not None,
+        "style": style is not None,
+        "pipeline": bool(pipeline),
+    }
+    applies = {
+        "mac": {"style"},
+        "dot": {"lanes", "style", "pipeline"},
+        "systolic": {"rows", "cols", "style"},
+        "requant": {"lanes", "pipeline"},
+    }
+    if design in applies:
+        extra = sorted(k for k, v in given.items() if v and k not in applies[design])
+        if extra:
+            raise ValueError(
+                f"{design} does not take {', '.join(extra)}; it takes "
+                f"{', '.join(sorted(applies[design]))} (and the formats and width)"
+            )
+    if design == "mac":
+        from .mac import MAC
+
+        return MAC(weight_format, act_format, acc_width=acc_width, k_max=k_max, style=style)
+    if design == "dot":
+        from .dot import DotProduct
+
+        return DotProduct(
+            lanes if lanes is not None else 8,
+            weight_format,
+            act_format,
+            acc_width=acc_width,
+            k_max=k_max,
+            style=style,
+            pipeline=pipeline,
+        )
+    if design == "systolic":
+        from .systolic import SystolicArray
+
+        return SystolicArray(
+            rows if rows is not None else 4,
+            cols if cols is not None else 4,
+            weight_format,
+            act_format,
+            acc_width=acc_width,
+            k_max=k_max,
+            style=style,
+        )
+    if design == "requant":
+        from golden import acc_width_for
+
+        from .params import act_format_of, weight_format_of
+        from .requant import Requantizer
+
+        if acc_width is None:
+            if k_max is None:
+                raise ValueError("requant needs --acc-width N or --k-max K")
+            acc_width = acc_width_for(
+                k_max, act_format_of(act_format), weight_format_of(weight_format)
+            )
+        return Requantizer(lanes if lanes is not None else 1, acc_width, pipeline=pipeline)
+    raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
