@@ -1,0 +1,4 @@
+"""Synthesis reports: Yosys/nextpnr flows, area/delay/efficiency tables, plots, baselines.
+
+``python -m reports`` builds the full report under ``build/reports/``; see ``reports/README.md``.
+"""

@@ -1,0 +1,302 @@
+"""Plots of the report (matplotlib, Agg backend), written as PNG under the report directory.
+
+- ``efficiency.png``: area-efficiency ratio (MACs/cycle/area against the strongest INT8) of
+  every weight format and style, per level, one panel per target;
+- ``breakdown.png``: where the area goes (decoder, multiplier, adder tree, accumulator,
+  registers, other) per format at MAC, dot-product and systolic level on OSU018;
+- ``scaling.png``: area and synthesis time versus systolic array size;
+- ``pareto.png``: accuracy (perplexity) versus area, when the quantization results
+  ``build/quant/results.json`` exist (rows with ``weight_format`` and ``ppl``); skipped with a
+  log message otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .designs import LEVELS  # noqa: E402
+from .flows import CATEGORIES, TARGETS  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+_COLORS = {
+    "int8": "#444444",
+    "int8_plain": "#aaaaaa",
+    "int4": "#1f77b4",
+    "dint4_0.25": "#98df8a",
+    "dint4": "#2ca02c",
+    "dint4_0.75": "#17becf",
+    "fp4_e2m1": "#d62728",
+}
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _labels(rows):
+    return sorted(
+        {(r["level"], r["size"], r["level_label"]) for r in rows},
+        key=lambda t: (LEVELS.index(t[0]) if t[0] in LEVELS else 9, t[1]),
+    )
+
+
+def plot_efficiency(rows: list[dict], path: Path) -> Path | None:
+    """Grouped bars: efficiency ratio to the strongest INT8, per level, per variant."""
+    targets = [t for t in TARGETS if any(r["target"] == t for r in rows)]
+    if not targets:
+        return None
+    fig, axes = plt.subplots(len(targets), 1, figsize=(13, 3.4 * len(targets)), squeeze=False)
+    for ax, target in zip(axes[:, 0], targets, strict=True):
+        trows = [r for r in rows if r["target"] == target]
+        labels = _labels(trows)
+        variants = []
+        for r in trows:
+            if r["variant"] not in variants:
+                variants.append(r["variant"])
+        width = 0.8 / max(1, len(variants))
+        for k, v in enumerate(variants):
+            xs, ys = [], []
+            for i, (_, _, lab) in enumerate(labels):
+                for r in trows:
+                    if (
+                        r["variant"] == v
+                        and r["level_label"] == lab
+                        and not math.isnan(r.get("eff_ratio", math.nan))
+                    ):
+                        xs.append(i + (k - (len(variants) - 1) / 2) * width)
+                        ys.append(r["eff_ratio"])
+            fmt = v.split("/")[0]
+            if v == "int8/mul":
+                fmt = "int8_plain"
+            ax.bar(
+                xs,
+                ys,
+                width,
+                label=v,
+                color=_COLORS.get(fmt, "#999999"),
+                hatch="//" if "shiftadd" in v else None,
+                edgecolor="white" if "shiftadd" not in v else "black",
+                linewidth=0.3,
+            )
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.axhline(1.93, color="gray", linewidth=0.8, linestyle="--")
+        ax.text(len(labels) - 0.5, 1.95, "paper MAC 1.93x", fontsize=7, ha="right", color="gray")
+        ax.set_xticks(range(len(labels)), [lab for _, _, lab in labels])
+        ax.set_ylabel("MACs/cycle/area\nvs best INT8")
+        ax.set_title(f"{target}: area efficiency against the strongest INT8 x INT8")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_breakdown(rows: list[dict], path: Path, target: str = "osu018") -> Path | None:
+    """Stacked bars of the area by category, per variant, for a few levels."""
+    trows = [r for r in rows if r["target"] == target and r["breakdown"]]
+    if not trows:
+        log.info("no %s rows: breakdown plot skipped", target)
+        return None
+    labels = [lab for _, _, lab in _labels(trows)]
+    wanted = [lab for lab in ("mac", "dot8", "sys4x4", "sys16x16") if lab in labels] or labels[:3]
+    fig, axes = plt.subplots(1, len(wanted), figsize=(4.2 * len(wanted), 4.2), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    used: dict[str, object] = {}
+    for ax, lab in zip(axes[0], wanted, strict=True):
+        lrows = [r for r in trows if r["level_label"] == lab]
+        bottom = [0.0] * len(lrows)
+        for ci, cat in enumerate(CATEGORIES):
+            vals = [float(r["breakdown"].get(cat, 0.0)) for r in lrows]
+            if not any(vals):
+                continue
+            used[cat] = ax.bar(range(len(lrows)), vals, bottom=bottom, label=cat, color=colors(ci))
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(
+            range(len(lrows)),
+            [r["variant"].replace("/", "\n") for r in lrows],
+            fontsize=6,
+            rotation=90,
+        )
+        ax.set_title(f"{lab} ({target})")
+        ax.set_ylabel(f"area ({lrows[0]['area_unit']})")
+    order = [c for c in CATEGORIES if c in used]
+    fig.legend([used[c] for c in order], order, fontsize=8, loc="upper right")
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    return _save(fig, path)
+
+
+def plot_scaling(rows: list[dict], path: Path) -> Path | None:
+    """Area and synthesis time of systolic arrays versus size, per format (best style)."""
+    srows = [r for r in rows if r["level"] == "systolic"]
+    if not srows:
+        log.info("no systolic rows: scaling plot skipped")
+        return None
+    # only targets with at least two array sizes have a trend to show
+    targets = [t for t in TARGETS if len({r["size"] for r in srows if r["target"] == t}) >= 2]
+    if not targets:
+        log.info("fewer than two systolic sizes per target: scaling plot skipped")
+        return None
+    fig, axes = plt.subplots(2, len(targets), figsize=(5 * len(targets), 6.5), squeeze=False)
+    for j, target in enumerate(targets):
+        trows = [r for r in srows if r["target"] == target]
+        for v in sorted({r["variant"] for r in trows}):
+            pts = sorted((r["size"], r["area"], r["seconds"]) for r in trows if r["variant"] == v)
+            fmt = v.split("/")[0]
+            style = "--" if "shiftadd" in v else "-"
+            kw = {
+                "color": _COLORS.get(fmt, "#999999"),
+                "linestyle": style,
+                "marker": "o",
+                "markersize": 3,
+                "label": v,
+            }
+            axes[0][j].plot([p[0] ** 2 for p in pts], [p[1] for p in pts], **kw)
+            axes[1][j].plot([p[0] ** 2 for p in pts], [p[2] for p in pts], **kw)
+        for i in range(2):
+            axes[i][j].set_xscale("log", base=2)
+            axes[i][j].set_yscale("log")
+            axes[i][j].set_xlabel("PEs (rows x cols)")
+        axes[0][j].set_ylabel(f"area ({trows[0]['area_unit']})")
+        axes[1][j].set_ylabel("synthesis time (s)")
+        axes[0][j].set_title(target)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def load_quant_results(path: Path) -> list[dict] | None:
+    """Rows of the quantization results with a weight format and a perplexity, or None."""
+    if not path.is_file():
+        log.info("no %s: accuracy-versus-area plot skipped", path)
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        log.info("cannot read %s (%s): accuracy-versus-area plot skipped", path, e)
+        return None
+    rows = doc.get("rows", doc.get("results")) if isinstance(doc, dict) else doc
+    if not isinstance(rows, list):
+        log.info("%s has no list of rows: accuracy-versus-area plot skipped", path)
+        return None
+    good = []
+    for r in rows:
+        if not isinstance(r, dict):
+            continue
+        fmt = r.get("weight_format") or r.get("weight") or r.get("format")
+        ppl = r.get("ppl", r.get("perplexity"))
+        method = str(r.get("method", "?"))
+        if r.get("mode", "fake") != "fake":
+            continue  # integer-mode rows repeat the fake-quant ones (they must agree)
+        acts = str(r.get("acts", ""))
+        if method.upper() != "FP" and "int8" not in acts:
+            continue  # the synthesized units take int8 activations (W4A16 needs another unit)
+        if isinstance(fmt, str) and isinstance(ppl, int | float) and math.isfinite(ppl):
+            good.append(
+                {
+                    "weight_format": fmt,
+                    "ppl": float(ppl),
+                    "method": method,
+                    "acts": str(r.get("acts_label", r.get("acts", ""))),
+                    "is_fp": method.upper() == "FP",
+                }
+            )
+    if not [g for g in good if not g["is_fp"]]:
+        log.info("%s has no rows with weight_format and ppl: plot skipped", path)
+        return None
+    return good
+
+
+def plot_pareto(
+    rows: list[dict],
+    quant_rows: list[dict] | None,
+    path: Path,
+    target: str = "osu018",
+    level_label: str = "sys16x16",
+) -> Path | None:
+    """Perplexity versus area of the weight format's unit (best style), with the Pareto front."""
+    if not quant_rows:
+        return None
+    cand = [r for r in rows if r["target"] == target and r["level_label"] == level_label]
+    if not cand:
+        cand = [r for r in rows if r["target"] == target and r["level_label"] == "mac"]
+        level_label = "mac"
+    area = {}
+    for r in cand:
+        f = r["weight_format"]
+        area[f] = min(area.get(f, math.inf), r["area"])
+    fp = [q["ppl"] for q in quant_rows if q["is_fp"]]
+    pts = [
+        (area[q["weight_format"]], q["ppl"], q)
+        for q in quant_rows
+        if not q["is_fp"] and q["weight_format"] in area
+    ]
+    if not pts:
+        log.info("no quantization row matches a synthesized format: Pareto plot skipped")
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for a, p, q in pts:
+        ax.scatter(a, p, color=_COLORS.get(q["weight_format"], "#999999"), s=20)
+        ax.annotate(
+            f"{q['weight_format']} {q['method']} {q['acts']}",
+            (a, p),
+            fontsize=6,
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
+    front, best = [], math.inf
+    for a, p, _ in sorted(pts, key=lambda t: (t[0], t[1])):
+        if p < best:
+            front.append((a, p))
+            best = p
+    ax.plot(
+        [f[0] for f in front],
+        [f[1] for f in front],
+        color="black",
+        linewidth=0.8,
+        drawstyle="steps-post",
+        marker="s",
+        markerfacecolor="none",
+        markersize=9,
+        label="Pareto front",
+    )
+    if fp:
+        ax.axhline(fp[0], color="gray", linestyle="--", linewidth=0.8, label="FP model")
+    ax.set_xlabel(f"area of a {level_label} unit on {target} ({cand[0]['area_unit']})")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_yscale("log")
+    ax.set_title("accuracy versus area (weight formats x quantization methods)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def write_plots(rows: list[dict], out: Path, quant_results: Path | None = None) -> list[Path]:
+    """All plots into ``out``; returns the files written."""
+    out = Path(out)
+    written = [
+        plot_efficiency(rows, out / "efficiency.png"),
+        plot_breakdown(rows, out / "breakdown.png"),
+        plot_scaling(rows, out / "scaling.png"),
+    ]
+    if quant_results is not None:
+        written.append(plot_pareto(rows, load_quant_results(quant_results), out / "pareto.png"))
+    return [p for p in written if p is not None]

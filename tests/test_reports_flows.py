@@ -1,0 +1,188 @@
+"""Parsing of Yosys/nextpnr output, hierarchy roll-up, Verilog dedupe and the fmax wrapper."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reports import flows
+
+STAT = {
+    # a top with two PEs of one module type and an adder tree; each PE has a multiplier
+    "\\top": {"num_cells_by_type": {"AND2X1": 3, "\\top.pe_0_0": 2, "\\top.adder_tree": 1}},
+    "\\top.pe_0_0": {
+        "num_cells_by_type": {"DFFPOSX1": 4, "NAND2X1": 5, "\\top.pe_0_0.multiplier": 1}
+    },
+    "\\top.pe_0_0.multiplier": {"num_cells_by_type": {"XOR2X1": 7}},
+    "\\top.adder_tree": {"num_cells_by_type": {"XOR2X1": 2}},
+}
+AREA = {"AND2X1": 1.0, "DFFPOSX1": 10.0, "NAND2X1": 2.0, "XOR2X1": 3.0}
+SEQ = {"DFFPOSX1"}
+
+
+def _local(name, stat, seq_only=False):
+    return sum(
+        AREA[t] * n
+        for t, n in stat["num_cells_by_type"].items()
+        if t in AREA and (not seq_only or t in SEQ)
+    )
+
+
+def test_instance_counts():
+    counts = flows.instance_counts(STAT, "top")
+    assert counts == {"top": 1, "top.pe_0_0": 2, "top.pe_0_0.multiplier": 2, "top.adder_tree": 1}
+
+
+def test_rollup_total_and_breakdown():
+    total, breakdown, modules = flows.rollup(STAT, "top", _local, lambda n, s: _local(n, s, True))
+    # top 3*1; each PE 4*10 + 5*2 (x2); each multiplier 7*3 (x2); tree 2*3
+    assert total == 3 + 2 * (40 + 10) + 2 * 21 + 6
+    assert breakdown["registers"] == 2 * 40
+    assert breakdown["multiplier"] == 42
+    assert breakdown["adder_tree"] == 6
+    assert breakdown["accumulator"] == 2 * 10  # a PE's own logic is its partial-sum adder
+    assert breakdown["other"] == 3
+    assert sum(breakdown.values()) == total
+    assert modules["top.pe_0_0"]["instances"] == 2
+
+
+def test_rollup_excludes_wrapper():
+    total, _, modules = flows.rollup(STAT, "top", _local, lambda n, s: 0.0, exclude=("top",))
+    assert "top" not in modules and total == 2 * 50 + 42 + 6
+
+
+@pytest.mark.parametrize(
+    "module, category",
+    [
+        ("mac.decoder", "decoder"),
+        ("dot8.lane3_decoder", "decoder"),
+        ("dot8.lane3_multiplier", "multiplier"),
+        ("dot8.adder_tree", "adder_tree"),
+        ("mac.accumulator", "accumulator"),
+        ("\\sys.pe_3_12", "accumulator"),
+        ("sys", "other"),
+        ("sys.skew_a", "other"),
+    ],
+)
+def test_category_of(module, category):
+    assert flows.category_of(module) == category
+
+
+def test_transistor_count_rejects_undercount():
+    assert flows.transistor_count({"estimated_num_transistors": "4528"}, "m") == 4528
+    with pytest.raises(flows.FlowError, match="undercounts"):
+        flows.transistor_count({"estimated_num_transistors": "4528+"}, "m")
+
+
+def test_parse_nextpnr_fmax():
+    rep = {"fmax": {"clk": {"achieved": 84.5, "constraint": 100}, "x": {"achieved": 90.0}}}
+    assert flows.parse_nextpnr_fmax(rep) == 84.5
+    with pytest.raises(flows.FlowError):
+        flows.parse_nextpnr_fmax({"fmax": {}})
+
+
+VERILOG = """/* Generated */
+(* top = 1 *)
+module top(clk, a, y);
+  input clk;
+  input [1:0] a;
+  output [1:0] y;
+  \\top.u0  u0 (.a(a[0]), .y(y[0]));
+  \\top.u1  u1 (.a(a[1]), .y(y[1]));
+  \\top.v  v (.a(a[1]));
+endmodule
+
+module \\top.u0 (a, y);
+  reg \\$auto$verilog_backend.cc:1:dump_module$3  = 0;
+  input a;
+  output y;
+  \\top.u0.inv  inv (.a(a), .y(y));
+endmodule
+
+module \\top.u0.inv (a, y);
+  input a;
+  output y;
+  assign y = ~a;
+endmodule
+
+module \\top.u1 (y, a);
+  reg \\$auto$verilog_backend.cc:1:dump_module$7  = 0;
+  input a;
+  output y;
+  \\top.u1.inv  inv (.a(a), .y(y));
+endmodule
+
+module \\top.u1.inv (y, a);
+  input a;
+  output y;
+  assign y = ~a;
+endmodule
+
+module \\top.v (a);
+  input a;
+  wire y;
+  assign y = a;
+endmodule
+"""
+
+
+def test_dedupe_merges_identical_modules_bottom_up():
+    text, removed = flows.dedupe_modules(VERILOG, "top")
+    names = re.findall(r"^module\s+(\S+?)\s*\(", text, re.M)
+    assert names == ["top", "\\top.u0", "\\top.u0.inv", "\\top.v"]
+    assert removed == 2
+    assert "\\top.u0  u1 (" in text  # the parent now instantiates the kept copy
+    assert "\\top.u1" not in text
+
+
+def test_dedupe_keeps_different_modules():
+    text = VERILOG.replace(
+        "assign y = ~a;\nendmodule\n\nmodule \\top.u1 ",
+        "assign y = a;\nendmodule\n\nmodule \\top.u1 ",
+        1,
+    )
+    assert text != VERILOG
+    out, removed = flows.dedupe_modules(text, "top")
+    assert removed == 0 and out == text
+
+
+def test_wrapper_registers_every_port():
+    ports = [
+        flows.Port("clk", "input", 1),
+        flows.Port("rst", "input", 1),
+        flows.Port("a", "input", 8),
+        flows.Port("w", "input", 4),
+        flows.Port("acc", "output", 25),
+    ]
+    v = flows.wrapper_verilog("mac", ports)
+    assert "reg [12:0] sin;" in v  # rst + a + w = 13 bits, all from the shift register
+    assert ".clk(clk)" in v and ".rst(sin[0:0])" in v and ".a(sin[8:1])" in v
+    assert ".w(sin[12:9])" in v and ".acc(outs[24:0])" in v
+    assert "reg [24:0] sout;" in v and "assign dout = sout[24];" in v
+    comb = flows.wrapper_verilog(
+        "mul", [flows.Port("a", "input", 8), flows.Port("product", "output", 16)]
+    )
+    assert ".clk" not in comb.split("mul dut(")[1]
+
+
+def test_find_liberty_errors(tmp_path, monkeypatch):
+    with pytest.raises(flows.FlowError, match="does not exist"):
+        flows.find_liberty(tmp_path / "nope.lib")
+    monkeypatch.setattr(flows, "OSU018_INSTALLED", tmp_path / "not-installed.lib")
+    monkeypatch.setenv("DINTMAC_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(flows.FlowError, match="apt-get download qflow-tech-osu018"):
+        flows.find_liberty(extract=False)
+    cached = tmp_path / "cache" / "osu018" / flows.OSU018_RELPATH
+    cached.parent.mkdir(parents=True)
+    cached.write_text("library(x) {}")
+    assert flows.find_liberty() == cached
+
+
+def test_run_flow_rejects_unknown_target(tmp_path):
+    v = tmp_path / "d.v"
+    v.write_text("module d; endmodule\n")
+    with pytest.raises(ValueError, match="unknown target"):
+        flows.run_flow("asic7", v, "d", tmp_path / "w")
+    with pytest.raises(flows.FlowError, match="does not exist"):
+        flows.run_flow("cmos", tmp_path / "missing.v", "d", tmp_path / "w")

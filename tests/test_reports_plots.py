@@ -1,0 +1,141 @@
+"""Plots are written from table rows; the accuracy plot is skipped when its input is unusable."""
+
+from __future__ import annotations
+
+import json
+
+from reports import plots, tables
+
+
+def _rec(target, level, size, fmt, style, area, delay, booth=False, breakdown=None):
+    label = {"dot": f"dot{size}", "systolic": f"sys{size}x{size}"}.get(level, level)
+    return {
+        "design": f"{label}_{fmt}_{style}",
+        "spec": {
+            "level": level,
+            "size": size,
+            "weight_format": fmt,
+            "style": style,
+            "booth": booth,
+        },
+        "level": level,
+        "size": size,
+        "level_label": label,
+        "variant": f"{fmt}/{style}" + ("+booth" if booth else ""),
+        "macs_per_cycle": {"dot": size, "systolic": size * size}.get(level, 1),
+        "acc_width": 25,
+        "target": target,
+        "result": {
+            "area": area,
+            "area_unit": "um^2",
+            "delay_ns": delay,
+            "fmax_mhz": [],
+            "breakdown": breakdown or {},
+            "extra": {},
+            "seconds": 1.0,
+        },
+    }
+
+
+RECORDS = [
+    _rec(
+        "osu018",
+        "mac",
+        1,
+        "int8",
+        "mul",
+        24000.0,
+        5.0,
+        breakdown={"multiplier": 14000.0, "accumulator": 7600.0, "registers": 2400.0},
+    ),
+    _rec(
+        "osu018",
+        "mac",
+        1,
+        "dint4",
+        "shiftadd",
+        12500.0,
+        4.0,
+        breakdown={
+            "decoder": 300.0,
+            "multiplier": 2200.0,
+            "accumulator": 7600.0,
+            "registers": 2400.0,
+        },
+    ),
+    _rec("ice40", "mac", 1, "int8", "mul", 300.0, 11.0),
+    _rec("ice40", "mac", 1, "dint4", "shiftadd", 140.0, 11.5),
+]
+
+SYSTOLIC = [
+    _rec(
+        "osu018",
+        "systolic",
+        n,
+        fmt,
+        style,
+        area * n * n,
+        5.0,
+        breakdown={"multiplier": area * n * n / 2, "registers": area * n * n / 2},
+    )
+    for n in (4, 8)
+    for fmt, style, area in (("int8", "mul", 30000.0), ("dint4", "shiftadd", 15000.0))
+]
+
+
+def test_plots_are_written(tmp_path):
+    rows = tables.build_rows(RECORDS + SYSTOLIC)
+    written = plots.write_plots(rows, tmp_path, quant_results=None)
+    names = sorted(p.name for p in written)
+    assert names == ["breakdown.png", "efficiency.png", "scaling.png"]
+    for p in written:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_from_quant_results(tmp_path):
+    rows = tables.build_rows(RECORDS + SYSTOLIC)
+    q = tmp_path / "results.json"
+    q.write_text(
+        json.dumps(
+            {
+                "rows": [
+                    {
+                        "method": "FP",
+                        "weight_format": "dint4",
+                        "acts": "fp",
+                        "mode": "fake",
+                        "ppl": 20.0,
+                    },
+                    {
+                        "method": "RTN",
+                        "weight_format": "dint4",
+                        "acts": "int8-static",
+                        "mode": "fake",
+                        "ppl": 30.0,
+                    },
+                    {
+                        "method": "AQAS",
+                        "weight_format": "int8",
+                        "acts": "int8-static",
+                        "mode": "fake",
+                        "ppl": 21.0,
+                    },
+                ]
+            }
+        )
+    )
+    written = plots.write_plots(rows, tmp_path, quant_results=q)
+    assert tmp_path / "pareto.png" in written
+
+
+def test_pareto_skipped_when_absent_or_unexpected(tmp_path, caplog):
+    assert plots.load_quant_results(tmp_path / "missing.json") is None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"rows": [{"method": "RTN", "loss": 3.0}]}))
+    assert plots.load_quant_results(bad) is None
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert plots.load_quant_results(garbage) is None
+    rows = tables.build_rows(RECORDS)
+    assert plots.plot_pareto(rows, None, tmp_path / "p.png") is None
+    assert not (tmp_path / "p.png").exists()
