@@ -1,0 +1,51 @@
+"""One tiny cocotb + Verilator run of the exported int4 MAC (quick mode), and the same run with
+a deliberately broken decoder entry, which must fail naming the element."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sim.runner import FAULT_ENV, RunOptions, SimConfig, run_config
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config() -> SimConfig:
+    return SimConfig(
+        "mac-int4-mul-pytest",
+        "sim.tb_mac",
+        {"dut": dict(design="mac", weight_format="int4", k_max=256, style="mul")},
+        options={"sequence_cycles": 500},
+    )
+
+
+@pytest.fixture
+def restore_environ():
+    """The runner puts Verilator on PATH and sets OBJCACHE/MAKEFLAGS; undo that afterwards."""
+    saved = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_mac_int4_passes_and_a_broken_decoder_fails(tmp_path, monkeypatch, restore_environ):
+    # Share Verilator's compiled runtime objects with `python -m sim` (saves ~15 s of CPU).
+    monkeypatch.setenv("SIM_OBJCACHE_DIR", str(REPO / "build" / "sim" / ".objcache"))
+    opts = RunOptions(build_root=tmp_path, jobs=1, quick=True, waves_on_failure=False)
+    results = run_config(_config(), opts)
+    assert [(r.test, r.passed) for r in results] == [
+        ("test_exhaustive", True),
+        ("test_sequences", True),
+        ("test_acc_extremes", True),
+    ]
+    assert results[0].macs == 256 * 16
+    monkeypatch.setenv(FAULT_ENV, "int4:5:6")
+    bad = run_config(_config(), opts)
+    exhaustive = next(r for r in bad if r.test == "test_exhaustive")
+    assert not exhaustive.passed
+    assert "x code 5 (ints[5]=5; int4)" in exhaustive.message
+    assert "[mac-int4-mul-pytest] mismatch at cycle" in exhaustive.message
