@@ -62,3 +62,4 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (ratios measured side by side in one run; not tests)."""
     _install(session, "sim")
     session.run("python", "-m", "golden.bench", *session.posargs)
+    session.run("python", "-m", "sim", "bench")
