@@ -1,0 +1,375 @@
+"""Quantize a whole model, layer by layer: scaling, weight rounding, static activation ranges.
+
+Calibration inputs: by default the FP model's activations on the calibration
+sequences (one decoder pass, :func:`collect_group_inputs`; reusable across
+recipes calibrated on the same data, as the comparison table does). With
+``sequential=True`` each layer is instead calibrated on the outputs of the
+already-quantized layers before it (GPTQ's schedule; one extra layer pass each).
+
+For each decoder layer:
+
+1. scaling methods choose per-input-channel scales per input group (q/k/v, o,
+   gate/up, down; see :mod:`quant.scaling`) — SmoothQuant with a fixed α, AQAS
+   with α searched on a token sample — and fold them, groups in the order o,
+   qkv, down, gate/up (a fold into v/up rows happens before those rows are
+   quantized; per-row scaling does not change per-row RTN either way);
+2. weights of the scaled linears are rounded per output channel (RTN, or GPTQ
+   with the Hessian of the scaled inputs ``X / s``); the static activation scale
+   is ``max_{t,k} |X[t,k] / s_k| / 127`` over all calibration tokens;
+3. the linears are replaced by :class:`quant.qlinear.QuantLinear`; with
+   ``output_ranges`` each one's output range on the calibration inputs is stored
+   (``out_absmax``, the export's s_out).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import golden
+from golden import FormatError
+
+from .calibrate import batches
+from .gptq import gptq_quantize
+from .models import ModelInfo, decoder_layers, layer_linears
+from .qlinear import ActMode, LinearSpec, QuantLinear, act_scale_from_absmax, quantize_weight
+from .scaling import (
+    DEFAULT_ALPHAS,
+    aqas_search,
+    fold_scales,
+    group_weight_range,
+    scale_groups,
+    smooth_scales,
+)
+
+log = logging.getLogger(__name__)
+
+METHODS = ("fp", "rtn", "smoothquant", "aqas", "gptq", "aqas+gptq")
+FOLD_ORDER = ("o", "qkv", "down", "gate/up")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """One quantization recipe.
+
+    ``method`` in :data:`METHODS`; ``weight_format`` a golden format name;
+    ``acts`` in ``int8-static | int8-token | fp``; ``group_size`` for per-group
+    weights (software only, RTN/SmoothQuant/AQAS); ``alpha`` SmoothQuant's
+    migration strength; ``alphas`` the AQAS grid; ``search_tokens`` tokens sampled
+    for the AQAS search; ``gptq_damp``/``gptq_block`` GPTQ's damping and block.
+    """
+
+    method: str = "rtn"
+    weight_format: str = "dint4"
+    acts: ActMode = "int8-static"
+    group_size: int | None = None
+    alpha: float = 0.5
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    search_tokens: int = 256
+    gptq_damp: float = 0.01
+    gptq_block: int = 128
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise FormatError(f"unknown method {self.method!r}; use one of {METHODS}")
+        LinearSpec(self.weight_format, self.acts, self.group_size)  # validates both
+        if self.group_size and "gptq" in self.method:
+            raise FormatError("GPTQ here is per output channel; drop --group-size")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise FormatError(f"alpha must be in [0, 1], got {self.alpha}")
+
+    @property
+    def scaling(self) -> str | None:
+        if self.method == "smoothquant":
+            return "smoothquant"
+        if self.method.startswith("aqas"):
+            return "aqas"
+        return None
+
+    @property
+    def uses_gptq(self) -> bool:
+        return self.method.endswith("gptq")
+
+    @property
+    def spec(self) -> LinearSpec:
+        return LinearSpec(self.weight_format, self.acts, self.group_size)
+
+
+@dataclass
+class QuantReport:
+    """What :func:`quantize_model` chose: α per (layer, group), calibration shape."""
+
+    config: QuantConfig
+    calib_shape: tuple[int, int]
+    alphas: dict[str, float] = field(default_factory=dict)
+    search_losses: dict[str, dict[float, float]] = field(default_factory=dict)
+    scales: dict[str, torch.Tensor] = field(default_factory=dict)  # free scales per group
+
+
+class _Stop(Exception):
+    pass
+
+
+def check_model_finite(model: nn.Module) -> None:
+    """Raise :class:`FormatError` naming the first parameter with NaN or Inf."""
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise FormatError(f"model parameter {name} contains NaN or Inf; cannot quantize it")
+
+
+def capture_layer_inputs(
+    model: nn.Module, info: ModelInfo, calib: list[torch.Tensor]
+) -> list[tuple[torch.Tensor, dict]]:
+    """Hidden states and keyword arguments entering decoder layer 0, per batch."""
+    layer0 = decoder_layers(model, info)[0]
+    captured: list[tuple[torch.Tensor, dict]] = []
+
+    def hook(_mod, args, kwargs):
+        hidden = args[0] if args else kwargs.pop("hidden_states")
+        kw = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+        captured.append((hidden.detach(), kw))
+        raise _Stop
+
+    h = layer0.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            for b in calib:
+                try:
+                    model(input_ids=b, use_cache=False)
+                except _Stop:
+                    pass
+    finally:
+        h.remove()
+    return captured
+
+
+def _run_layer(layer: nn.Module, inputs: list[tuple[torch.Tensor, dict]]) -> list[torch.Tensor]:
+    outs = []
+    with torch.no_grad():
+        for hidden, kw in inputs:
+            o = layer(hidden, **kw)
+            outs.append(o[0] if isinstance(o, tuple) else o)
+    return outs
+
+
+def collect_group_inputs(
+    model: nn.Module,
+    info: ModelInfo,
+    calib_ids: torch.Tensor,
+    batch_tokens: int = 2048,
+    progress: bool = True,
+) -> list[dict[str, torch.Tensor]]:
+    """Inputs ``[tokens, K]`` (float32) of every scale group of every layer, FP model.
+
+    One forward pass of the decoder (no LM head) with hooks on the first linear of
+    each group. The result depends only on the model and ``calib_ids``, so one
+    collection serves every recipe calibrated on the same data.
+    """
+    layers = decoder_layers(model, info)
+    out: list[dict[str, list[torch.Tensor]]] = [{} for _ in layers]
+    hooks = []
+    for i, layer in enumerate(layers):
+        for g in scale_groups(info, layer):
+            out[i][g.name] = []
+
+            def hook(_m, args, _o, i=i, name=g.name):
+                out[i][name].append(args[0].detach().reshape(-1, args[0].shape[-1]).float())
+
+            hooks.append(layer.get_submodule(g.linears[0]).register_forward_hook(hook))
+    base = model.get_decoder()
+    try:
+        with torch.no_grad():
+            for b in tqdm(
+                batches(calib_ids, batch_tokens), desc="calibration", disable=not progress
+            ):
+                base(input_ids=b, use_cache=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [{k: torch.cat(v) for k, v in d.items()} for d in out]
+
+
+def quantize_model(
+    model: nn.Module,
+    info: ModelInfo,
+    calib_ids: torch.Tensor | None,
+    config: QuantConfig,
+    group_inputs: list[dict[str, torch.Tensor]] | None = None,
+    scales: dict[str, torch.Tensor] | None = None,
+    sequential: bool = False,
+    output_ranges: bool = False,
+    batch_tokens: int = 2048,
+    progress: bool = True,
+) -> QuantReport:
+    """Quantize ``model`` in place with ``config``, calibrating on ``calib_ids [B, L]``.
+
+    Statistics come from the FP model's activations (``group_inputs``, collected
+    from ``calib_ids`` when not given). With ``sequential=True`` each layer is
+    calibrated on the outputs of the already-quantized layers before it (GPTQ's
+    schedule; one layer forward pass per layer). ``scales`` (``"{layer}.{group}"``
+    -> free scales, e.g. ``report.scales`` of an earlier AQAS run on the same data)
+    skips the search. ``output_ranges`` records each linear's output range on the
+    calibration data (``QuantLinear.out_absmax``, needed for export).
+    ``method="fp"`` with ``acts="fp"`` leaves the model unchanged.
+    """
+    check_model_finite(model)
+    report = QuantReport(
+        config=config, calib_shape=tuple(calib_ids.shape) if calib_ids is not None else (0, 0)
+    )
+    if config.method == "fp":
+        if config.acts != "fp":
+            raise FormatError("method 'fp' keeps float weights; use acts 'fp' with it")
+        return report
+    needs_data = config.scaling or config.uses_gptq or config.acts == "int8-static" or output_ranges
+    inputs = None
+    if needs_data:
+        if sequential:
+            if calib_ids is None:
+                raise FormatError("sequential calibration needs calib_ids")
+            inputs = capture_layer_inputs(model, info, batches(calib_ids, batch_tokens))
+        elif group_inputs is None:
+            if calib_ids is None:
+                raise FormatError(f"{config.method} with {config.acts} needs calibration data")
+            group_inputs = collect_group_inputs(model, info, calib_ids, batch_tokens, progress)
+    gen = torch.Generator().manual_seed(0)
+    layers = decoder_layers(model, info)
+    for i in tqdm(range(len(layers)), desc=f"quantize {config.method}", disable=not progress):
+        layer = layers[i]
+        groups = scale_groups(info, layer)
+        linears = layer_linears(layer, info)
+        if not needs_data:
+            x_all = None
+        elif sequential:
+            x_all = _layer_group_inputs(layer, groups, inputs)
+        else:
+            x_all = group_inputs[i]
+        # 1. scales, folded.
+        scale_of: dict[str, torch.Tensor] = {}
+        for g in sorted(groups, key=lambda g: FOLD_ORDER.index(g.name)):
+            key = f"{i}.{g.name}"
+            s = None
+            if config.scaling and g.foldable:
+                x = x_all[g.name]
+                x_range = x.abs().amax(dim=0).double()
+                if scales is not None:
+                    s_free = scales[key]
+                elif config.scaling == "smoothquant":
+                    s_free = smooth_scales(
+                        g.reduce(x_range), g.reduce(group_weight_range(g, layer)), config.alpha
+                    )
+                    report.alphas[key] = config.alpha
+                else:
+                    n = min(config.search_tokens, x.shape[0])
+                    pick = torch.randperm(x.shape[0], generator=gen)[:n]
+                    res = aqas_search(
+                        g,
+                        layer,
+                        x[pick],
+                        x_range,
+                        config.weight_format,
+                        config.acts,
+                        config.alphas,
+                        config.group_size,
+                    )
+                    s_free = res.s_free
+                    report.alphas[key] = res.alpha
+                    report.search_losses[key] = res.losses
+                report.scales[key] = s_free
+                fold_scales(layer, g, s_free)
+                s = g.expand(s_free)
+            elif config.scaling:
+                log.warning("layer %d group %s: nothing to fold into; left unscaled", i, g.name)
+            scale_of[g.name] = s
+        # 2. weights and static activation scales.
+        new: dict[str, QuantLinear] = {}
+        for g in groups:
+            s = scale_of[g.name]
+            xs_ = None
+            if x_all is not None:
+                x = x_all[g.name]
+                xs_ = x if s is None else (x.double() / s).float()
+            a_scale = None
+            if config.acts == "int8-static":
+                a_scale = act_scale_from_absmax(float(xs_.abs().max()))
+            h = None
+            if config.uses_gptq:
+                h = ((2.0 / xs_.shape[0]) * (xs_.T @ xs_)).double()
+            for name in g.linears:
+                lin = linears[name]
+                w = lin.weight.detach()
+                if h is not None:
+                    codes, w_scale = gptq_quantize(
+                        w, h, config.weight_format, config.gptq_block, config.gptq_damp
+                    )
+                else:
+                    codes, w_scale = quantize_weight(
+                        w, config.weight_format, group_size=config.group_size
+                    )
+                q = QuantLinear(
+                    codes, w_scale, lin.bias, config.spec, a_scale, name=f"layers.{i}.{name}"
+                )
+                if output_ranges and not sequential:
+                    with torch.no_grad():
+                        q.out_absmax = float(q(xs_).abs().max())
+                new[name] = q
+        del x_all
+        for name, q in new.items():
+            parent, _, child = name.rpartition(".")
+            setattr(layer.get_submodule(parent) if parent else layer, child, q)
+        if sequential and inputs is not None:
+            inputs = _sequential_step(layer, new, inputs)
+    log.info("quantized %d layers with %s", len(layers), config)
+    return report
+
+
+def _layer_group_inputs(layer, groups, inputs) -> dict[str, torch.Tensor]:
+    """Run the (FP) layer on its inputs; return each group's inputs [tokens, K]."""
+    xs: dict[str, list[torch.Tensor]] = {g.name: [] for g in groups}
+    hooks = []
+    for g in groups:
+
+        def hook(_m, args, _out, name=g.name):
+            xs[name].append(args[0].detach().reshape(-1, args[0].shape[-1]).float())
+
+        hooks.append(layer.get_submodule(g.linears[0]).register_forward_hook(hook))
+    try:
+        _run_layer(layer, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: torch.cat(v) for name, v in xs.items()}
+
+
+def _sequential_step(layer, new: dict[str, QuantLinear], inputs):
+    """Run the quantized layer: next layer's inputs, and each linear's output range."""
+    out_max = {name: 0.0 for name in new}
+    hooks = []
+    for name, q in new.items():
+
+        def ohook(_m, _a, out, name=name):
+            out_max[name] = max(out_max[name], float(out.detach().abs().max()))
+
+        hooks.append(q.register_forward_hook(ohook))
+    try:
+        outs = _run_layer(layer, inputs)
+    finally:
+        for h_ in hooks:
+            h_.remove()
+    for name, q in new.items():
+        q.out_absmax = out_max[name]
+    return [(o, kw) for o, (_, kw) in zip(outs, inputs, strict=True)]
+
+
+def quantized_linears(model: nn.Module) -> dict[str, QuantLinear]:
+    """Every :class:`QuantLinear` of a model by its ``layers.{i}.{name}`` name."""
+    return {m.name: m for m in model.modules() if isinstance(m, QuantLinear)}
+
+
+def weight_format_of(model: nn.Module) -> str:
+    """Name of the weight format of a quantized model's linears."""
+    q = quantized_linears(model)
+    return golden.get(next(iter(q.values())).spec.weight_format).name if q else "fp"

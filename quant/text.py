@@ -1,0 +1,249 @@
+"""Calibration and evaluation text: Jane Austen's novels, or any plain text file.
+
+The novels come from the Debian package ``r-cran-janeaustenr``: an R lazy-load
+database, ``data/Rdata.rdx`` (the index) and ``data/Rdata.rdb`` (the objects).
+
+- ``Rdata.rdx`` is a gzip (or zlib) compressed R serialization of a list with
+  ``variables`` (name -> integer pair ``(offset, length)`` into the ``.rdb``),
+  ``references`` and ``compressed`` (TRUE = zlib, 2 = bzip2, 3 = xz).
+- each object in ``Rdata.rdb`` is ``length`` bytes at ``offset``: a 4-byte
+  big-endian uncompressed length, then (for bzip2/xz only) a one-byte method
+  tag, then the compressed R serialization of the object (a character vector
+  of lines for each novel).
+
+R serialization itself is parsed by the PyPI library ``rdata``.
+
+Where the data is looked for, in order: an installed copy
+(``/usr/lib/R/site-library/janeaustenr/data``), an extracted copy in the cache
+(``~/.cache/dintmac/janeaustenr/...``, or ``$DINTMAC_CACHE``), else it is
+extracted into that cache with ``apt-get download r-cran-janeaustenr`` and
+``dpkg -x`` when apt-get is available; otherwise :class:`TextError` gives the
+exact commands.
+
+Split: calibration uses *Pride and Prejudice* (``prideprejudice``); evaluation
+uses *Persuasion* (``persuasion``). They never share a novel (checked).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import logging
+import lzma
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEBIAN_PACKAGE = "r-cran-janeaustenr"
+INSTALLED_DIR = Path("/usr/lib/R/site-library/janeaustenr/data")
+DATA_SUBDIR = Path("usr/lib/R/site-library/janeaustenr/data")
+NOVELS = (
+    "emma",
+    "mansfieldpark",
+    "northangerabbey",
+    "persuasion",
+    "prideprejudice",
+    "sensesensibility",
+)
+CALIBRATION_NOVEL = "prideprejudice"
+EVALUATION_NOVEL = "persuasion"
+
+
+class TextError(ValueError):
+    """Text data is missing or malformed; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Cache root: ``$DINTMAC_CACHE`` or ``~/.cache/dintmac``."""
+    return Path(os.environ.get("DINTMAC_CACHE", Path.home() / ".cache" / "dintmac"))
+
+
+def _fetch_commands(dest: Path) -> str:
+    return (
+        f"apt-get update && cd $(mktemp -d) && apt-get download {DEBIAN_PACKAGE} && "
+        f"dpkg -x {DEBIAN_PACKAGE}_*.deb {dest}"
+    )
+
+
+def _has_db(d: Path) -> bool:
+    return (d / "Rdata.rdx").is_file() and (d / "Rdata.rdb").is_file()
+
+
+def find_austen_data(auto_fetch: bool = True) -> Path:
+    """Directory holding ``Rdata.rdx`` and ``Rdata.rdb`` of janeaustenr (see module doc)."""
+    if _has_db(INSTALLED_DIR):
+        return INSTALLED_DIR
+    root = cache_dir() / "janeaustenr"
+    cached = root / DATA_SUBDIR
+    if _has_db(cached):
+        return cached
+    if auto_fetch and shutil.which("apt-get") and shutil.which("dpkg"):
+        log.info("extracting %s into %s", DEBIAN_PACKAGE, root)
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            try:
+                subprocess.run(
+                    ["apt-get", "download", DEBIAN_PACKAGE],
+                    cwd=tmp,
+                    check=True,
+                    capture_output=True,
+                )
+                debs = sorted(Path(tmp).glob(f"{DEBIAN_PACKAGE}_*.deb"))
+                if not debs:
+                    raise TextError(f"apt-get download produced no {DEBIAN_PACKAGE} .deb")
+                staging = Path(tmp) / "x"
+                subprocess.run(["dpkg", "-x", str(debs[0]), str(staging)], check=True)
+            except subprocess.CalledProcessError as e:
+                raise TextError(
+                    f"could not fetch {DEBIAN_PACKAGE} ({e}; stderr: "
+                    f"{(e.stderr or b'').decode(errors='replace').strip()}); run "
+                    f"`{_fetch_commands(root)}` by hand (after `apt-get update`)"
+                ) from e
+            if not _has_db(staging / DATA_SUBDIR):
+                raise TextError(f"{debs[0].name} has no {DATA_SUBDIR}/Rdata.rd[bx]")
+            # Atomic enough: the cache appears complete or not at all.
+            target = root / DATA_SUBDIR.parts[0]
+            if not target.exists():
+                os.replace(staging / DATA_SUBDIR.parts[0], target)
+        if _has_db(cached):
+            return cached
+    raise TextError(
+        f"Jane Austen data not found (looked in {INSTALLED_DIR} and {cached}). Provide it "
+        f"with: {_fetch_commands(root)}   (or `apt-get install {DEBIAN_PACKAGE}`)"
+    )
+
+
+# ---- R lazy-load database --------------------------------------------------------
+
+
+def _parse_r(data: bytes):
+    """Convert one R serialization (uncompressed bytes) to Python with ``rdata``."""
+    import rdata
+
+    if not data.startswith((b"X\n", b"A\n", b"B\n")):
+        raise TextError("not an R serialization (expected an 'X\\n', 'A\\n' or 'B\\n' header)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rdata warns that a bare serialization is "RDS"
+        parsed = rdata.parser.parse_data(data)
+    return rdata.conversion.convert(parsed)
+
+
+def decompress_index(raw: bytes) -> bytes:
+    """Decompress an ``.rdx`` file: gzip, or a 4-byte length + zlib stream."""
+    if raw[:2] == b"\x1f\x8b":
+        return gzip.decompress(raw)
+    if len(raw) > 4:
+        try:
+            return zlib.decompress(raw[4:])
+        except zlib.error:
+            pass
+    raise TextError("R lazy-load index is neither gzip nor length+zlib compressed")
+
+
+def read_index(rdx: Path | bytes) -> tuple[dict[str, tuple[int, int]], int]:
+    """Parse an ``.rdx`` index: ``({name: (offset, length)}, compression)``.
+
+    ``compression`` is 1 (zlib), 2 (bzip2) or 3 (xz), R's ``compressed`` field.
+    """
+    raw = rdx if isinstance(rdx, bytes) else Path(rdx).read_bytes()
+    index = _parse_r(decompress_index(raw))
+    if not isinstance(index, dict) or "variables" not in index:
+        raise TextError("R lazy-load index has no 'variables' entry")
+    variables = {
+        str(k): (int(np.asarray(v).reshape(-1)[0]), int(np.asarray(v).reshape(-1)[1]))
+        for k, v in index["variables"].items()
+    }
+    comp = np.asarray(index.get("compressed", True)).reshape(-1)
+    compression = int(comp[0]) if comp.size else 1
+    return variables, compression
+
+
+def decompress_object(chunk: bytes, compression: int = 1) -> bytes:
+    """One ``.rdb`` object: 4-byte big-endian length, [method tag], compressed payload."""
+    if len(chunk) < 5:
+        raise TextError(f"R lazy-load object of {len(chunk)} bytes is truncated")
+    (n,) = struct.unpack(">I", chunk[:4])
+    body = chunk[4:]
+    if compression in (2, 3):
+        tag, body = body[:1], body[1:]
+        if tag == b"0":
+            out = body
+        elif tag == b"2":
+            out = bz2.decompress(body)
+        elif tag == b"X":
+            out = lzma.decompress(body)
+        elif tag == b"Z":
+            out = zlib.decompress(body)
+        else:
+            raise TextError(f"unknown R compression tag {tag!r}")
+    else:
+        out = zlib.decompress(body)
+    if len(out) != n:
+        raise TextError(f"R object length mismatch: header says {n} bytes, got {len(out)}")
+    return out
+
+
+def read_lazyload(directory: Path, name: str, db: str = "Rdata"):
+    """Read object ``name`` from the R lazy-load database ``db.rdx``/``db.rdb`` in directory."""
+    directory = Path(directory)
+    variables, compression = read_index(directory / f"{db}.rdx")
+    if name not in variables:
+        raise TextError(f"no object {name!r} in {directory}/{db}.rdx; it has {sorted(variables)}")
+    off, length = variables[name]
+    with open(directory / f"{db}.rdb", "rb") as f:
+        f.seek(off)
+        chunk = f.read(length)
+    return _parse_r(decompress_object(chunk, compression))
+
+
+def austen_lines(novel: str, directory: Path | None = None) -> list[str]:
+    """Lines of one novel (e.g. ``"persuasion"``) as a list of strings (NA lines -> "")."""
+    if novel not in NOVELS:
+        raise TextError(f"unknown novel {novel!r}; choose one of {', '.join(NOVELS)}")
+    directory = directory if directory is not None else find_austen_data()
+    obj = read_lazyload(Path(directory), novel)
+    return ["" if (s is None or s is np.nan) else str(s) for s in np.asarray(obj).tolist()]
+
+
+def austen_text(novel: str, directory: Path | None = None) -> str:
+    """One novel as a single string, lines joined with newlines."""
+    return "\n".join(austen_lines(novel, directory))
+
+
+def read_text(source: str | Path, directory: Path | None = None) -> str:
+    """Text of ``austen:<novel>`` (or a bare novel name) or of a plain UTF-8 text file."""
+    s = str(source)
+    novel = s.split(":", 1)[1] if s.startswith("austen:") else s
+    if novel in NOVELS:
+        return austen_text(novel, directory)
+    path = Path(s)
+    if not path.is_file():
+        raise TextError(
+            f"text source {s!r} is neither an Austen novel ({', '.join(NOVELS)}, optionally "
+            "prefixed 'austen:') nor an existing text file"
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def _source_key(source: str | Path) -> str:
+    s = str(source)
+    novel = s.split(":", 1)[1] if s.startswith("austen:") else s
+    return novel if novel in NOVELS else str(Path(s).resolve())
+
+
+def check_split(calibration: str | Path, evaluation: str | Path) -> None:
+    """Raise unless calibration and evaluation texts are different sources."""
+    if _source_key(calibration) == _source_key(evaluation):
+        raise TextError(
+            f"calibration and evaluation both use {str(calibration)!r}; use different novels "
+            f"(default: calibrate on {CALIBRATION_NOVEL}, evaluate on {EVALUATION_NOVEL})"
+        )

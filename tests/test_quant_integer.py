@@ -1,0 +1,166 @@
+"""Fake-quant and integer (golden.accumulate) modes agree; exports reproduce the layer."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import golden
+from quant.evaluate import perplexity
+from quant.export import capture_int8_inputs, layer_arrays, read_npz, write_npz
+from quant.models import model_info
+from quant.pipeline import QuantConfig, quantize_model, quantized_linears
+from quant.qlinear import set_mode
+from quant.testing import random_ids, tiny_llama, tiny_opt
+
+U = 2.0**-24  # float32 unit roundoff
+
+
+def _quantized(make, method, fmt, acts, sequential=False):
+    model = make()
+    info = model_info(model)
+    quantize_model(
+        model,
+        info,
+        random_ids(4, 32, seed=1),
+        QuantConfig(method, fmt, acts, search_tokens=64),
+        sequential=sequential,
+        output_ranges=True,
+        progress=False,
+    )
+    return model, info
+
+
+def _layer_io(model, ids):
+    """Inputs and outputs of every QuantLinear in the current mode."""
+    got = {}
+
+    def make(n):
+        def hook(_m, a, o):
+            got.setdefault(n, (a[0].detach(), o.detach()))
+
+        return hook
+
+    hooks = [q.register_forward_hook(make(n)) for n, q in quantized_linears(model).items()]
+    with torch.no_grad():
+        model(input_ids=ids)
+    for h in hooks:
+        h.remove()
+    return got
+
+
+@pytest.mark.parametrize(
+    "make,method,fmt,acts",
+    [
+        (tiny_llama, "aqas+gptq", "dint4", "int8-static"),
+        (tiny_llama, "smoothquant", "fp4_e2m1", "int8-token"),
+        (tiny_opt, "aqas", "int4", "int8-static"),
+    ],
+)
+@pytest.mark.parametrize("exact", [True, False], ids=["exact-fake", "dequantized-fake"])
+def test_layer_outputs_agree_within_float32_bound(make, method, fmt, acts, exact):
+    model, _ = _quantized(make, method, fmt, acts)
+    for q in quantized_linears(model).values():
+        assert q.exact_float32  # K * 127 * max|int| < 2**24 for these sizes
+        q.exact_float32 = exact  # the fallback path must meet the float32 bound
+    ids = random_ids(1, 20, seed=2)
+    fake = _layer_io(model, ids)
+    for name, q in quantized_linears(model).items():
+        x, y_fake = fake[name]
+        x2 = x.reshape(-1, x.shape[-1])
+        q.mode = "integer"
+        y_int = q(x2)
+        q.mode = "fake"
+        a, s_a = q.integer_inputs(x2)
+        w = q.fmt.decode(q.w_codes.numpy()) * q.w_scale_channel[:, None]
+        mag = (np.abs(a) * np.asarray(s_a)) @ np.abs(w).T  # Σ_k |a s_a| |w s_w|
+        k = x2.shape[1]
+        y_int = y_int.double().numpy()
+        bias = q.bias.double().numpy() if q.bias is not None else 0.0
+        diff = np.abs(y_fake.reshape(-1, q.out_features).double().numpy() - y_int)
+        # both add the same float32 bias after the product: one more rounding each
+        bound = (k + 3) * U * mag + 2 * U * (np.abs(y_int) + np.abs(bias))
+        assert np.all(diff <= bound), (name, float((diff - bound).max()))
+        if exact:  # exact-integer fake quant is bit-identical to golden integer mode
+            np.testing.assert_array_equal(y_fake.reshape(-1, q.out_features).numpy(), y_int)
+        # integer mode is exactly golden: acc * 2^-f * s_a * s_w rounded once to float32
+        acc = golden.accumulate(a, q.w_codes.numpy(), q.fmt)
+        want = (acc * 2.0**-q.fmt.frac_bits * s_a * q.w_scale_channel).astype(np.float32)
+        got = (torch.from_numpy(want) + (q.bias if q.bias is not None else 0)).numpy()
+        np.testing.assert_array_equal(y_int.astype(np.float32), got)
+
+
+def test_perplexities_agree_between_modes():
+    model, _ = _quantized(tiny_llama, "aqas+gptq", "dint4", "int8-static")
+    windows = random_ids(3, 32, seed=3)
+    fake = perplexity(model, windows, "fake", progress=False)
+    integer = perplexity(model, windows, "integer", progress=False)
+    assert integer.ppl == fake.ppl  # every layer bit-identical, so the whole model is
+    assert fake.tokens == 3 * 31
+    for q in quantized_linears(model).values():
+        q.exact_float32 = False  # dequantized float32 fake quant: within float rounding
+    loose = perplexity(model, windows, "fake", progress=False)
+    assert abs(loose.ppl - integer.ppl) <= 1e-3 * integer.ppl
+
+
+def test_quantization_changes_the_model_and_w4a8_hurts_less_with_aqas_than_nothing():
+    base = tiny_llama()
+    windows = random_ids(2, 32, seed=4)
+    p_fp = perplexity(base, windows, progress=False).ppl
+    model, _ = _quantized(tiny_llama, "rtn", "int4", "int8-static")
+    assert perplexity(model, windows, progress=False).ppl != p_fp
+
+
+def test_sequential_calibration_runs_and_sets_output_ranges():
+    model, _ = _quantized(tiny_llama, "gptq", "dint4", "int8-static", sequential=True)
+    qs = quantized_linears(model)
+    assert len(qs) == 2 * 7
+    assert all(q.out_absmax > 0 for q in qs.values())
+
+
+def test_export_roundtrip_reproduces_integer_layer(tmp_path):
+    model, _ = _quantized(tiny_llama, "aqas", "dint4", "int8-static")
+    q = quantized_linears(model)["layers.1.mlp.down_proj"]
+    a = capture_int8_inputs(model, q, random_ids(1, 24, seed=5))
+    assert a.shape == (24, q.in_features)
+    arrays = layer_arrays(
+        q, a, {"model": "tiny-llama", "method": "aqas", "source": "random"}, slice(0, 16)
+    )
+    path = write_npz(tmp_path / "tile.npz", arrays)
+    back, meta = read_npz(path)
+    assert meta["layer"] == "layers.1.mlp.down_proj" and meta["N"] == 16 and meta["T"] == 24
+    assert back["a"].dtype == np.int8 and back["w_codes"].dtype == np.uint8
+    assert back["M"].dtype == np.int64 and back["w_scale"].shape == (16,)
+    y = golden.linear_int8(
+        back["a"].astype(np.int64), back["w_codes"], meta["weight_format"], back["M"], back["sh"]
+    )
+    # the integer-mode layer's accumulator, requantized by the same constants
+    q.mode, q.record_acc = "integer", True
+    x_float = torch.tensor(a, dtype=torch.float64) * q.a_scale  # re-encodes to the same codes
+    q(x_float.float())
+    q.mode, q.record_acc = "fake", False
+    np.testing.assert_array_equal(
+        q.last_acc[:, :16], golden.accumulate(back["a"], back["w_codes"], "dint4")
+    )
+    np.testing.assert_array_equal(y, golden.requantize(q.last_acc[:, :16], back["M"], back["sh"]))
+    # and the int8 output is the float output in units of out_scale (to rounding, unclamped)
+    y_float = q.last_acc[:, :16] * 2.0**-1 * float(back["a_scale"]) * back["w_scale"]
+    ok = np.abs(y) < 127
+    assert np.all(np.abs(y[ok] * back["out_scale"] - y_float[ok]) <= 0.5001 * back["out_scale"])
+    json.dumps(meta)
+
+
+def test_integer_mode_refuses_group_weights():
+    model = tiny_llama()
+    quantize_model(
+        model,
+        model_info(model),
+        random_ids(2, 16),
+        QuantConfig("rtn", "dint4", "int8-static", group_size=16),
+        progress=False,
+    )
+    with pytest.raises(golden.FormatError, match="per-group"):
+        set_mode(model, "integer")
+    assert perplexity(copy.deepcopy(model), random_ids(1, 16), progress=False).ppl > 0
