@@ -4,38 +4,9 @@ from __future__ import annotations
 
 import json
 
+from reports_records import _rec
+
 from reports import plots, tables
-
-
-def _rec(target, level, size, fmt, style, area, delay, booth=False, breakdown=None):
-    label = {"dot": f"dot{size}", "systolic": f"sys{size}x{size}"}.get(level, level)
-    return {
-        "design": f"{label}_{fmt}_{style}",
-        "spec": {
-            "level": level,
-            "size": size,
-            "weight_format": fmt,
-            "style": style,
-            "booth": booth,
-        },
-        "level": level,
-        "size": size,
-        "level_label": label,
-        "variant": f"{fmt}/{style}" + ("+booth" if booth else ""),
-        "macs_per_cycle": {"dot": size, "systolic": size * size}.get(level, 1),
-        "acc_width": 25,
-        "target": target,
-        "result": {
-            "area": area,
-            "area_unit": "um^2",
-            "delay_ns": delay,
-            "fmax_mhz": [],
-            "breakdown": breakdown or {},
-            "extra": {},
-            "seconds": 1.0,
-        },
-    }
-
 
 RECORDS = [
     _rec(
