@@ -182,3 +182,17 @@ def test_decoded_weights_give_the_same_result(name, k):
     assert np.array_equal(accumulate(a, decoded, fmt), accumulate_reference(a, w, fmt))
     with pytest.raises(FormatError, match="decoded for int8 x"):
         accumulate(a, decoded, "int4" if name != "int4" else "dint4")
+
+
+@pytest.mark.parametrize("name", WEIGHTS)
+@pytest.mark.parametrize("k", [1, 2, 7, 64, 16384])
+def test_weight_lookup_of_byte_codes(name, k):
+    # uint8 codes with an even K take the two-codes-per-look-up path; odd K the plain one
+    fmt = formats.get(name)
+    w = np.random.default_rng(9).integers(0, 2**fmt.bits, size=(5, k)).astype(np.uint8)
+    decoded = kernels.decode_weights(w, fmt)
+    assert np.array_equal(decoded.values, fmt.decode_ints(w))
+    assert np.array_equal(decoded.values, kernels.decode_weights(w.astype(np.int64), fmt).values)
+    assert np.array_equal(
+        kernels.decode_weights(w[:, ::-1], fmt).values, fmt.decode_ints(w[:, ::-1])
+    )
