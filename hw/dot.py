@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import Format, FormatError
+from golden import Format
 
 from .arith import Accumulator, AdderTree
 from .multiplier import build_product
@@ -14,7 +14,7 @@ from .params import (
     act_format_of,
     check_count,
     constructing,
-    effective_style,
+    multiplier_parameters,
     product_range,
     product_width,
     resolve_acc_width,
@@ -54,16 +54,9 @@ class DotProduct(wiring.Component):
             self.lanes = check_count("lanes", lanes)
             self.weight_format = weight_format_of(weight_format)
             self.act_format = act_format_of(act_format)
-            if k_max is not None and isinstance(k_max, int) and k_max < lanes:
-                raise FormatError(
-                    f"k_max={k_max} is below lanes={lanes}: one beat already sums {lanes} "
-                    "products; give k_max >= lanes"
-                )
             self.acc_width = resolve_acc_width(
-                acc_width, k_max, self.act_format, self.weight_format
+                acc_width, k_max, self.act_format, self.weight_format, lanes, "one beat (lanes)"
             )
-            if k_max is None:  # at least one beat must fit
-                resolve_acc_width(self.acc_width, lanes, self.act_format, self.weight_format)
             self.k_max = k_max
             self.style = resolve_style(style, self.weight_format)
             self.pipeline = bool(pipeline)
@@ -86,13 +79,7 @@ class DotProduct(wiring.Component):
     def parameters(self) -> dict:
         return {
             "lanes": self.lanes,
-            "weight_format": self.weight_format.name,
-            "act_format": self.act_format.name,
-            "acc_width": self.acc_width,
-            "k_max": self.k_max,
-            "style": self.style,
-            # what was built: "shiftadd" falls back to "mul" when a magnitude needs > 2 terms
-            "multiplier": effective_style(self.style, self.weight_format),
+            **multiplier_parameters(self),
             "pipeline": self.pipeline,
         }
 

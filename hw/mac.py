@@ -13,7 +13,7 @@ from .multiplier import build_product
 from .params import (
     act_format_of,
     constructing,
-    effective_style,
+    multiplier_parameters,
     product_range,
     product_width,
     resolve_acc_width,
@@ -71,15 +71,7 @@ class MAC(wiring.Component):
 
     def parameters(self) -> dict:
         """Constructor parameters as resolved (for the export sidecar)."""
-        return {
-            "weight_format": self.weight_format.name,
-            "act_format": self.act_format.name,
-            "acc_width": self.acc_width,
-            "k_max": self.k_max,
-            "style": self.style,
-            # what was built: "shiftadd" falls back to "mul" when a magnitude needs > 2 terms
-            "multiplier": effective_style(self.style, self.weight_format),
-        }
+        return multiplier_parameters(self)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -63,11 +63,22 @@ def product_width(act: Format, weight: Format) -> int:
     return signed_width(*product_range(act, weight))
 
 
-def resolve_acc_width(acc_width: int | None, k_max: int | None, act: Format, weight: Format) -> int:
+def resolve_acc_width(
+    acc_width: int | None,
+    k_max: int | None,
+    act: Format,
+    weight: Format,
+    per_step: int = 1,
+    step: str = "one product",
+) -> int:
     """The accumulator width from ``acc_width`` and/or ``k_max``.
 
+    ``per_step`` is how many products one step of the block sums (``step`` names it in
+    errors: a dot product's beat sums ``lanes``, a systolic tile ``rows``).
+
+    - ``k_max`` must be at least ``per_step``;
     - only ``k_max``: ``golden.acc_width_for(k_max, act, weight)`` (the DESIGN sizing rule);
-    - only ``acc_width``: it must hold at least one product;
+    - only ``acc_width``: it must hold one step (``per_step`` products);
     - both: ``golden.check_acc_width(k_max, acc_width, ...)`` must pass.
     """
     if acc_width is None and k_max is None:
@@ -78,13 +89,18 @@ def resolve_acc_width(acc_width: int | None, k_max: int | None, act: Format, wei
     if k_max is not None:
         if isinstance(k_max, bool) or not isinstance(k_max, int) or k_max < 1:
             raise FormatError(f"k_max must be an integer >= 1, got {k_max!r}")
+        if k_max < per_step:
+            raise FormatError(
+                f"k_max={k_max} is below {per_step}: {step} already sums {per_step} "
+                f"products; give k_max >= {per_step}"
+            )
     if acc_width is None:
         return acc_width_for(k_max, act, weight)
     if isinstance(acc_width, bool) or not isinstance(acc_width, int):
         raise FormatError(f"acc_width must be an integer number of bits, got {acc_width!r}")
     if acc_width > 256:
         raise FormatError(f"acc_width={acc_width} is unreasonably wide; use at most 256 bits")
-    check_acc_width(k_max if k_max is not None else 1, acc_width, act, weight)
+    check_acc_width(k_max if k_max is not None else per_step, acc_width, act, weight)
     return acc_width
 
 
@@ -155,3 +171,16 @@ def effective_style(style: str, weight: Format) -> str:
     if style == "shiftadd" and ShiftAddPlan.from_format(weight) is None:
         return "mul"
     return style
+
+
+def multiplier_parameters(block) -> dict:
+    """The sidecar parameters every multiplying block shares (formats, widths, style)."""
+    return {
+        "weight_format": block.weight_format.name,
+        "act_format": block.act_format.name,
+        "acc_width": block.acc_width,
+        "k_max": block.k_max,
+        "style": block.style,
+        # what was built: "shiftadd" falls back to "mul" when a magnitude needs > 2 terms
+        "multiplier": effective_style(block.style, block.weight_format),
+    }

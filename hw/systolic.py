@@ -6,14 +6,14 @@ from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import Format, FormatError
+from golden import Format
 
 from .multiplier import build_product
 from .params import (
     act_format_of,
     check_count,
     constructing,
-    effective_style,
+    multiplier_parameters,
     resolve_acc_width,
     resolve_style,
     weight_format_of,
@@ -104,16 +104,9 @@ class SystolicArray(wiring.Component):
             self.cols = check_count("cols", cols, maximum=256)
             self.weight_format = weight_format_of(weight_format)
             self.act_format = act_format_of(act_format)
-            if k_max is not None and isinstance(k_max, int) and k_max < rows:
-                raise FormatError(
-                    f"k_max={k_max} is below rows={rows}: one tile already sums {rows} "
-                    "products; give k_max >= rows"
-                )
             self.acc_width = resolve_acc_width(
-                acc_width, k_max, self.act_format, self.weight_format
+                acc_width, k_max, self.act_format, self.weight_format, rows, "one tile (rows)"
             )
-            if k_max is None:
-                resolve_acc_width(self.acc_width, rows, self.act_format, self.weight_format)
             self.k_max = k_max
             self.style = resolve_style(style, self.weight_format)
             self.latency = rows + cols - 1
@@ -137,13 +130,7 @@ class SystolicArray(wiring.Component):
         return {
             "rows": self.rows,
             "cols": self.cols,
-            "weight_format": self.weight_format.name,
-            "act_format": self.act_format.name,
-            "acc_width": self.acc_width,
-            "k_max": self.k_max,
-            "style": self.style,
-            # what was built: "shiftadd" falls back to "mul" when a magnitude needs > 2 terms
-            "multiplier": effective_style(self.style, self.weight_format),
+            **multiplier_parameters(self),
         }
 
     def elaborate(self, platform) -> Module:
