@@ -4,11 +4,25 @@ Depends on numpy only. ``hw``, ``quant``, ``sim`` and ``reports`` derive
 their numbers from here.
 """
 
-from .formats import FORMATS, Format, FormatError, acc_width_for, dint4_variant, get
+from . import layerfile
+from .bits import signed_width
+from .contract import (
+    MAC_UPDATE,
+    acc_range,
+    acc_width_for,
+    check_acc_width,
+    mac_next,
+    mac_trace,
+    max_k_for_width,
+    min_acc_width,
+    product_range,
+    product_width,
+)
+from .formats import FORMATS, Format, FormatError, dint4_variant, get
 from .kernels import (
     accumulate,
+    accumulate_path,
     accumulate_reference,
-    check_acc_width,
     linear_int8,
     output_multiplier,
     requant_constants,
@@ -18,21 +32,32 @@ from .quantize import compute_scale, dequantize, quantize, quantize_activations,
 
 __all__ = [
     "FORMATS",
+    "MAC_UPDATE",
     "Format",
     "FormatError",
+    "acc_range",
     "acc_width_for",
     "accumulate",
+    "accumulate_path",
     "accumulate_reference",
     "check_acc_width",
     "compute_scale",
     "dequantize",
     "dint4_variant",
     "get",
+    "layerfile",
     "linear_int8",
+    "mac_next",
+    "mac_trace",
+    "max_k_for_width",
+    "min_acc_width",
     "output_multiplier",
+    "product_range",
+    "product_width",
     "quantize",
     "quantize_activations",
     "quantize_tensor",
     "requant_constants",
     "requantize",
+    "signed_width",
 ]

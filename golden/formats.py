@@ -13,12 +13,13 @@ the ``k`` — what the hardware decoder outputs, in units of ``2**-frac_bits``.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+
+from .bits import signed_width
 
 #: The largest fractional precision a table may need. A value that is not a
 #: multiple of 2**-MAX_FRAC_BITS is rejected: hardware decodes to integers.
@@ -119,7 +120,7 @@ class Format:
     def int_width(self) -> int:
         """Width of a signed integer that holds every ``ints[code]``."""
         lo, hi = min(self.ints), max(self.ints)
-        return max(_signed_width(lo), _signed_width(hi))
+        return signed_width(lo, hi)
 
     @cached_property
     def grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -188,11 +189,6 @@ class Format:
 
     def __repr__(self) -> str:
         return f"Format({self.name!r}, bits={self.bits}, frac_bits={self.frac_bits})"
-
-
-def _signed_width(v: int) -> int:
-    """Bits of a two's-complement integer that holds v."""
-    return (v.bit_length() if v >= 0 else (-v - 1).bit_length()) + 1
 
 
 def _check_finite(x: np.ndarray, what: str) -> None:
@@ -284,18 +280,3 @@ def get(name: str | Format) -> Format:
         f"unknown format {name!r}; known formats: {', '.join(FORMATS)} "
         "(or dint4_<special> for another dINT special value, e.g. dint4_0.375)"
     )
-
-
-def acc_width_for(k_max: int, act: Format | str = INT8, weight: Format | str = DINT4) -> int:
-    """Accumulator width that cannot overflow for up to ``k_max`` products.
-
-    The documented sizing rule: ``act.bits + bits(weight.max_int) + 1 +
-    ceil(log2 k_max)``, where ``bits(m)`` is the unsigned width of ``m``.
-    It is a few bits conservative against the exact worst case
-    (``k_max * max|a| * max|int|``); :func:`golden.kernels.check_acc_width`
-    checks the exact bound.
-    """
-    act, weight = get(act), get(weight)
-    if k_max < 1:
-        raise FormatError(f"k_max must be >= 1, got {k_max}")
-    return act.int_width + weight.max_int.bit_length() + 1 + math.ceil(math.log2(k_max))

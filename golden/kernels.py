@@ -26,20 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .contract import M_MAX, M_MIN, Q_MAX, Q_MIN, SH_MAX, SH_MIN, check_acc_width
 from .formats import INT8, Format, FormatError, get
 
 #: Bound below which float32 BLAS is exact: every partial sum is an integer < 2**24.
 FLOAT32_EXACT = 2**24
 #: Same for float64.
 FLOAT64_EXACT = 2**53
-
-#: Requantization multiplier range: M in [M_MIN, M_MAX).
-M_MIN, M_MAX = 2**30, 2**31
-#: Shift range of the requantizer (a 6-bit field in hardware).
-SH_MIN, SH_MAX = 1, 63
-#: Output clamp of the requantizer: the symmetric int8 range.
-Q_MIN, Q_MAX = -127, 127
-
 
 def exact_bound(k: int, max_abs_a: int, max_abs_w: int) -> int:
     """Largest |partial sum| of K products: ``K * max|a| * max|w|``."""
@@ -63,37 +56,6 @@ def accumulate_path(k: int, max_abs_a: int, max_abs_w: int) -> str:
     if b < 2**63:
         return "int64"
     raise FormatError(f"K={k} products of |a|<={max_abs_a}, |w|<={max_abs_w} overflow int64")
-
-
-def check_acc_width(
-    k: int, acc_width: int, act: Format | str = INT8, weight: Format | str = "dint4"
-) -> None:
-    """Raise if K products could overflow a signed ``acc_width``-bit accumulator.
-
-    The exact worst case is ``K * max|a| * max|int|``; for int8 activations
-    ``max|a| = 128`` (the code -128 is accepted by the hardware even though
-    the quantizer never emits it).
-    """
-    act, weight = get(act), get(weight)
-    worst = exact_bound(k, act.max_int, weight.max_int)
-    # The most negative product bounds the low end; the largest positive one the high end.
-    lo = k * min(
-        a * w for a in (min(act.ints), max(act.ints)) for w in (min(weight.ints), max(weight.ints))
-    )
-    hi = k * max(
-        a * w for a in (min(act.ints), max(act.ints)) for w in (min(weight.ints), max(weight.ints))
-    )
-    if acc_width < 2 or lo < -(2 ** (acc_width - 1)) or hi > 2 ** (acc_width - 1) - 1:
-        need = max(_signed_width(lo), _signed_width(hi))
-        raise FormatError(
-            f"accumulator of {acc_width} bits can overflow: K={k} products of "
-            f"{act.name} x {weight.name} reach |acc| up to {worst}; "
-            f"use acc_width >= {need} (or a smaller K)"
-        )
-
-
-def _signed_width(v: int) -> int:
-    return (v.bit_length() if v >= 0 else (-v - 1).bit_length()) + 1
 
 
 def _as_int_matrix(x, name: str) -> np.ndarray:

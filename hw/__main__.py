@@ -9,7 +9,7 @@ from golden import FORMATS
 
 from .designs import DESIGNS, build_design
 from .export import export_verilog
-from .params import STYLES
+from .styles import STYLES
 
 
 def main(argv: list[str] | None = None) -> int:

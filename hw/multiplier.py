@@ -7,14 +7,15 @@ decoder and the multiplier as separate hierarchy levels for area attribution.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden import Format
 
 from .decoder import ShiftAddDecoder, ShiftAddPlan, WeightDecoder
-from .params import product_width
+from .params import act_format_of, constructing, product_width, weight_format_of
+from .styles import effective_style, resolve_style
 
 
 class GenericMultiplier(wiring.Component):
@@ -108,3 +109,45 @@ def build_product(
     m.submodules[prefix + "multiplier"] = mul
     m.d.comb += [dec.code.eq(code), mul.a.eq(a)]
     return mul.product
+
+
+class MultiplierUnit(wiring.Component):
+    """Decoder + multiplier only: ``product = a * ints[w]``, combinational.
+
+    Built with :func:`build_product`, so it is exactly the pair every MAC, dot product and PE
+    instantiates (``decoder`` and ``multiplier`` submodules); the reports synthesize it as the
+    ``mul`` level. Ports: ``a: In(signed(act.bits))``, ``w: In(unsigned(weight.bits))``,
+    ``product: Out(signed(golden.product_width(act, weight)))``.
+    """
+
+    design = "mul"
+    latency = 0  # combinational
+
+    def __init__(
+        self, weight_format: Format | str, act_format: Format | str = "int8", style: str | None = None
+    ):
+        with constructing(self):
+            self.weight_format = weight_format_of(weight_format)
+            self.act_format = act_format_of(act_format)
+            self.style = resolve_style(style, self.weight_format)
+        super().__init__(
+            {
+                "a": In(signed(self.act_format.bits)),
+                "w": In(unsigned(self.weight_format.bits)),
+                "product": Out(signed(product_width(self.act_format, self.weight_format))),
+            }
+        )
+
+    def parameters(self) -> dict:
+        return {
+            "weight_format": self.weight_format.name,
+            "act_format": self.act_format.name,
+            "style": self.style,
+            "multiplier": effective_style(self.style, self.weight_format),
+        }
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        product = build_product(m, self.a, self.w, self.weight_format, self.act_format, self.style)
+        m.d.comb += self.product.eq(product)
+        return m

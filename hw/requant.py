@@ -6,13 +6,13 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.kernels import Q_MAX, Q_MIN
+from golden.contract import M_BITS, OUT_BITS, Q_MAX, Q_MIN, SH_BITS
 
 from .params import check_count, constructing
 
-#: Field widths of the requantization constants: M in [2**30, 2**31), sh in [1, 63].
-M_WIDTH, SH_WIDTH = 31, 6
-OUT_WIDTH = 8
+#: Field widths of the requantization constants and the output, from golden's contract:
+#: M in [2**30, 2**31), sh in [1, 63], y in [-127, 127].
+M_WIDTH, SH_WIDTH, OUT_WIDTH = M_BITS, SH_BITS, OUT_BITS
 
 
 class RequantLane(wiring.Component):

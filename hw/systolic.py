@@ -9,13 +9,12 @@ from amaranth.lib.wiring import In, Out
 from golden import Format
 
 from .multiplier import build_product
+from .styles import multiplier_parameters, resolve_style
 from .params import (
     act_format_of,
     check_count,
     constructing,
-    multiplier_parameters,
     resolve_acc_width,
-    resolve_style,
     weight_format_of,
 )
 

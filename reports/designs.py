@@ -104,7 +104,7 @@ class DesignSpec:
 
     def export(self, directory: str | Path) -> tuple[Path, str]:
         """Write ``directory/design.v`` (+ sidecar); return (path, top module name)."""
-        from hw.export import export_verilog
+        from hw import export_verilog
 
         path = Path(directory) / "design.v"
         top = self.name
@@ -132,7 +132,7 @@ def MultiplierUnit(weight_format: str, style: str):  # noqa: N802 (a component f
     from amaranth.lib.wiring import In, Out
 
     from hw.multiplier import build_product
-    from hw.params import product_width
+    from golden import product_width
 
     act, weight = get("int8"), get(weight_format)
 

@@ -200,7 +200,7 @@ def paper_comparison(rows: list[dict], target: str = "osu018") -> dict:
             best = per_level.get(r["level_label"])
             if best is None or r["area_ratio"] > best["area_ratio"]:
                 per_level[r["level_label"]] = r
-    from hw.params import product_width
+    from golden import product_width
 
     out = {
         "paper_mac_ratio": PAPER_MAC_RATIO,

@@ -188,7 +188,7 @@ def build_driver(sc: Sidecar, inputs: list[str], output: str, out_dir: Path, job
     key = hashlib.sha256((text + sc.verilog.read_text()).encode()).hexdigest()
     if exe.exists() and stamp.exists() and stamp.read_text() == key:
         return exe
-    from hw.export import VERILATOR_ALLOWED_WARNINGS
+    from hw import VERILATOR_ALLOWED_WARNINGS
 
     cmd = [
         "verilator",

@@ -102,7 +102,7 @@ def prove_mac(fmt_name: str, style: str, build_root: str, k_max: int) -> list[Re
     try:
         fmt = golden.get(fmt_name)
         comp = build_component(dict(design="mac", weight_format=fmt_name, k_max=k_max, style=style))
-        from hw.export import export_verilog
+        from hw import export_verilog
 
         dut = f"mac_{fmt_name.replace('.', 'p')}_{style}"
         meta = export_verilog(comp, dut, out / "mac.v")

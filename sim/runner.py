@@ -144,7 +144,7 @@ def export(config: SimConfig, src_dir: Path) -> dict:
     every port renamed ``<role>_<port>``; the wrapper's sidecar lists those ports and keeps
     each part's sidecar under ``parts``.
     """
-    from hw.export import export_verilog
+    from hw import export_verilog
 
     src_dir.mkdir(parents=True, exist_ok=True)
     if set(config.designs) == {"dut"}:
@@ -232,7 +232,7 @@ def wrapper_sidecar(top: str, parts: dict[str, dict]) -> dict:
 def _build_args(simulator: str, jobs: int, waves: bool) -> list[str]:
     if simulator != "verilator":
         return []
-    from hw.export import VERILATOR_ALLOWED_WARNINGS
+    from hw import VERILATOR_ALLOWED_WARNINGS
 
     # Each parallel build gets its share of the cores for Verilator's own threads.
     threads = max(1, (os.cpu_count() or 2) // max(1, jobs))
@@ -278,7 +278,7 @@ def _prepare_env(simulator: str, build_root: Path) -> None:
     """Tool paths and the shared object cache, in this process's environment."""
     toolchain.prepare(simulator)
     if simulator == "verilator":
-        from hw.export import verilator_env
+        from hw import verilator_env
 
         os.environ.update(verilator_env())
         # Objects are keyed by a hash of compiler, flags and source: safe to share between

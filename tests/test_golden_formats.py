@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import golden
 from golden import formats
 from golden.formats import FORMATS, Format, FormatError
 
@@ -137,9 +138,9 @@ def test_decode_rejects_out_of_range_codes():
 def test_acc_width_rule_covers_exact_worst_case(name, k):
     w = formats.get(name)
     a = formats.get("int8")
-    width = formats.acc_width_for(k, a, w)
+    width = golden.acc_width_for(k, a, w)
     products = [x * y for x in a.ints for y in w.ints]
     lo, hi = k * min(products), k * max(products)
     assert -(2 ** (width - 1)) <= lo and hi <= 2 ** (width - 1) - 1
     with pytest.raises(FormatError):
-        formats.acc_width_for(0, a, w)
+        golden.acc_width_for(0, a, w)

@@ -10,7 +10,8 @@ from amaranth.sim import Simulator
 import golden
 from hw.decoder import ShiftAddPlan, WeightDecoder
 from hw.multiplier import build_product
-from hw.params import default_style, product_width
+from golden import product_width
+from hw import default_style
 
 ALL_FORMATS = sorted(golden.FORMATS)
 FOUR_BIT = [n for n in ALL_FORMATS if golden.get(n).bits == 4]

@@ -9,7 +9,7 @@ import pytest
 
 import golden
 from hw.dot import DotProduct
-from hw.params import min_acc_width
+from golden import min_acc_width
 from hw.testing import random_codes, random_ints, simulate, stream_receive, stream_send
 
 FORMATS = ["int8", "int4", "dint4", "fp4_e2m1"]

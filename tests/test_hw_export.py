@@ -14,7 +14,7 @@ from amaranth.lib import data
 import golden
 from hw.designs import DESIGNS, build_design
 from hw.dot import DotProduct
-from hw.export import (
+from hw import (
     VERILATOR_ALLOWED_WARNINGS,
     export_verilog,
     pack_fields,
@@ -162,12 +162,14 @@ def _cases():
 @pytest.mark.parametrize("design, weight, style, pipeline", list(_cases()))
 def test_every_design_lints_clean(tmp_path, design, weight, style, pipeline):
     top = f"{design}_{weight}_{style}_{int(pipeline)}"
-    sizes = {"mac": {}, "dot": {"lanes": 3}, "systolic": {"rows": 2, "cols": 3}}
+    sizes = {"mul": {}, "mac": {}, "dot": {"lanes": 3}, "systolic": {"rows": 2, "cols": 3}}
     sizes["requant"] = {"lanes": 2}
     extra = {"pipeline": pipeline} if design in ("dot", "requant") else {}
     if design != "requant":
         extra["style"] = style
-    dut = build_design(design, weight, k_max=6, **sizes[design], **extra)
+    if design != "mul":  # the multiplier alone has no accumulator
+        extra["k_max"] = 6
+    dut = build_design(design, weight, **sizes[design], **extra)
     meta = export_verilog(dut, top, tmp_path / f"{top}.v")
     assert meta["top"] == top and meta["latency"] == dut.latency
     if design != "requant":  # int8 has no shift-add plan: the generic multiplier is built

@@ -10,7 +10,7 @@ from amaranth.hdl import ClockDomain, Fragment, Module
 
 import golden
 from hw.mac import MAC
-from hw.params import min_acc_width
+from golden import min_acc_width
 from hw.testing import simulate
 
 FORMATS = ["int8", "int4", "dint4", "fp4_e2m1"]

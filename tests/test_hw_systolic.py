@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import golden
-from hw.params import min_acc_width
+from golden import min_acc_width
 from hw.systolic import SystolicArray
 from hw.testing import simulate, stream_receive, stream_send
 

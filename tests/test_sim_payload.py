@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hw.designs import build_design
-from hw.export import export_verilog, pack_fields, unpack_fields
+from hw import export_verilog, pack_fields, unpack_fields
 from sim.sidecar import Payload, Sidecar, SidecarError
 
 

@@ -1,0 +1,316 @@
+"""The one design registry: every design point that sim verifies, reports synthesize and the
+benchmarks time.
+
+A :class:`DesignPoint` names one exportable unit completely: its level (``mul`` = decoder +
+multiplier only, ``mac``, ``dot``, ``systolic``, ``requant``), sizes, formats, multiplier
+style, the accumulator sizing rule, and the synthesis-only Booth option. Its
+:meth:`~DesignPoint.build` goes through :func:`hw.designs.build_design`, the same builder as
+``python -m hw verilog``.
+
+Accumulator sizing rules (:data:`ACC_RULES`), both computed by ``golden``:
+
+- ``"equal"`` (the default): every weight format gets the INT8 x INT8 width for ``k_max``
+  products, ``golden.acc_width_for(k_max, act, "int8")`` (25 bits for K = 256), so the
+  half-unit LSB of dINT4/FP4 sits inside the same accumulator the INT8 baseline has. This is
+  what the reports compare and what sim verifies.
+- ``"need"``: each format gets ``golden.acc_width_for(k_max, act, weight)`` (width by need;
+  the real-layer runs use it with the layer's K).
+
+The default report (:func:`report_points`) and the default verification (:func:`sim_points`)
+are drawn from here; :func:`verified_by` says which verification covers a report point.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+
+from amaranth.lib import wiring
+
+from golden import FORMATS, acc_width_for, check_acc_width, get
+
+from .designs import build_design
+from .styles import STYLES, effective_style, styles_of
+
+#: Levels, in report order.
+LEVELS = ("mul", "mac", "dot", "systolic", "requant")
+#: Accumulator sizing rules (see the module docstring).
+ACC_RULES = ("equal", "need")
+#: K every default design point's accumulator holds (equal width: 25 bits for int8 x int8).
+ACC_K = 256
+#: The weight format whose products set the "equal" width, and the report's baseline.
+BASELINE_FORMAT = "int8"
+#: Weight formats of the default report, baseline first.
+REPORT_FORMATS = ("int8", "int4", "dint4_0.25", "dint4", "dint4_0.75", "fp4_e2m1")
+#: Sizes of the default report per level (dot: lanes; systolic: rows = cols).
+REPORT_SIZES = {"mul": (1,), "mac": (1,), "dot": (8, 16), "systolic": (4, 8, 16)}
+#: Report levels (the requantizer is format-independent: verified, not compared).
+REPORT_LEVELS = ("mul", "mac", "dot", "systolic")
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """One design point (see the module docstring).
+
+    ``size`` is the lanes of ``dot`` and ``requant`` and the rows of ``systolic`` (``cols``
+    defaults to ``size``: square); ``mul`` and ``mac`` have size 1. ``booth`` asks the
+    synthesis flow for Booth multiplier mapping; it does not change the Verilog.
+    ``acc_width`` fixes the width instead of a rule (the requantizer takes one).
+    """
+
+    level: str
+    weight_format: str = "dint4"
+    style: str = "mul"
+    size: int = 1
+    cols: int | None = None
+    pipeline: bool = False
+    booth: bool = False
+    k_max: int = ACC_K
+    acc_rule: str = "equal"
+    acc_width_fixed: int | None = None
+    act_format: str = "int8"
+    tags: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown level {self.level!r}; choose from {', '.join(LEVELS)}")
+        object.__setattr__(self, "weight_format", get(self.weight_format).name)
+        object.__setattr__(self, "act_format", get(self.act_format).name)
+        if self.style not in STYLES:
+            raise ValueError(f"unknown style {self.style!r}; choose from {', '.join(STYLES)}")
+        if self.acc_rule not in ACC_RULES:
+            raise ValueError(
+                f"unknown accumulator rule {self.acc_rule!r}; choose from {', '.join(ACC_RULES)}"
+            )
+        if self.level in ("mul", "mac") and self.size != 1:
+            raise ValueError(f"level {self.level} has size 1, got {self.size}")
+        if self.level != "systolic" and self.cols is not None:
+            raise ValueError(f"only systolic arrays have cols, not {self.level}")
+        if self.level in ("dot", "systolic", "requant") and not 1 <= self.size <= 256:
+            raise ValueError(f"{self.level} size must be in 1..256, got {self.size}")
+        if self.booth and self.weight_format != BASELINE_FORMAT:
+            raise ValueError("booth applies to the generic int8 multiplier only")
+
+    # ---- what is built --------------------------------------------------------------
+
+    @property
+    def rows(self) -> int:
+        return self.size
+
+    @property
+    def columns(self) -> int:
+        return self.cols if self.cols is not None else self.size
+
+    @property
+    def built_style(self) -> str:
+        """The multiplier actually built (``shiftadd`` falls back to ``mul`` for int8)."""
+        return effective_style(self.style, self.weight_format)
+
+    @property
+    def acc_width(self) -> int | None:
+        """The accumulator width by the point's rule (``None`` for ``mul``)."""
+        if self.level == "mul":
+            return None
+        if self.acc_width_fixed is not None:
+            return self.acc_width_fixed
+        ref = BASELINE_FORMAT if self.acc_rule == "equal" else self.weight_format
+        width = acc_width_for(self.k_max, self.act_format, ref)
+        if self.level != "requant":
+            check_acc_width(self.k_max, width, self.act_format, self.weight_format)
+        return width
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Multiply-accumulates per clock cycle at full throughput."""
+        return {"dot": self.size, "systolic": self.rows * self.columns, "requant": 0}.get(
+            self.level, 1
+        )
+
+    def build_kwargs(self) -> dict:
+        """Keyword arguments of :func:`hw.designs.build_design` for this point."""
+        kw: dict = {"design": self.level}
+        if self.level != "requant":
+            kw.update(weight_format=self.weight_format, act_format=self.act_format)
+            kw["style"] = self.style
+        if self.level == "mul":
+            return kw
+        if self.level == "requant":
+            kw.update(lanes=self.size, acc_width=self.acc_width)
+        else:
+            kw.update(acc_width=self.acc_width, k_max=self.k_max)
+        if self.level == "dot":
+            kw["lanes"] = self.size
+        if self.level == "systolic":
+            kw.update(rows=self.rows, cols=self.columns)
+        if self.pipeline:
+            kw["pipeline"] = True
+        return kw
+
+    def build(self) -> wiring.Component:
+        """The Amaranth component of this point (through :func:`hw.designs.build_design`)."""
+        return build_design(**self.build_kwargs())
+
+    # ---- labels ---------------------------------------------------------------------
+
+    @property
+    def level_label(self) -> str:
+        """``mul``, ``mac``, ``dot8``, ``sys4x4``, ``requant4``: the level and size."""
+        if self.level == "dot":
+            return f"dot{self.size}"
+        if self.level == "systolic":
+            return f"sys{self.rows}x{self.columns}"
+        if self.level == "requant":
+            return f"requant{self.size}"
+        return self.level
+
+    @property
+    def variant(self) -> str:
+        """Format and style label, e.g. ``dint4/shiftadd`` or ``int8/mul+booth``."""
+        return f"{self.weight_format}/{self.style}" + ("+booth" if self.booth else "")
+
+    @property
+    def name(self) -> str:
+        """A file- and Verilog-safe unique name, e.g. ``dot8_dint4_0p25_shiftadd``."""
+        fmt = re.sub(r"[^A-Za-z0-9_]", "_", self.weight_format.replace(".", "p"))
+        if self.level == "requant":  # format-independent
+            return f"{self.level_label}_a{self.acc_width}" + ("_pipe" if self.pipeline else "")
+        name = f"{self.level_label}_{fmt}_{self.style}" + ("_booth" if self.booth else "")
+        if self.pipeline:
+            name += "_pipe"
+        if self.acc_rule != "equal" or self.k_max != ACC_K or self.acc_width_fixed is not None:
+            name += f"_a{self.acc_width}" if self.level != "mul" else ""
+        return name
+
+    def rtl_key(self) -> tuple:
+        """Identity of the generated Verilog: points with equal keys build the same RTL
+        (``booth`` is a synthesis option; ``shiftadd`` of int8 builds ``mul``)."""
+        return (
+            self.level,
+            self.weight_format,
+            self.act_format,
+            self.built_style,
+            self.size,
+            self.columns,
+            self.pipeline,
+            self.acc_width,
+            self.k_max if self.level != "mul" else None,
+        )
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("tags")
+        return d
+
+
+# ---- the default sets -------------------------------------------------------------------
+
+
+def variants(formats: Iterable[str] = REPORT_FORMATS, styles=STYLES) -> list[tuple[str, str, bool]]:
+    """(format, style, booth) triples: every style that builds different hardware for a
+    format, plus Booth mapping for the int8 baseline."""
+    out = []
+    for fmt in formats:
+        fmt = get(fmt).name
+        if fmt == BASELINE_FORMAT:
+            # The baseline is always the generic multiplier, with and without Booth mapping.
+            out += [(fmt, "mul", False), (fmt, "mul", True)]
+            continue
+        for style in styles:
+            if style in styles_of(fmt):
+                out.append((fmt, style, False))
+    return out
+
+
+def report_points(
+    levels: Iterable[str] = REPORT_LEVELS,
+    sizes: dict[str, tuple[int, ...]] | None = None,
+    formats: Iterable[str] = REPORT_FORMATS,
+    styles=STYLES,
+) -> list[DesignPoint]:
+    """Every point of the synthesis report (baseline format always included)."""
+    sizes = {**REPORT_SIZES, **(sizes or {})}
+    formats = tuple(formats)
+    if BASELINE_FORMAT not in formats:
+        formats = (BASELINE_FORMAT, *formats)  # ratios need the baseline
+    out = []
+    for level in levels:
+        if level not in REPORT_SIZES:
+            raise ValueError(f"level {level!r} is not reported; choose from {REPORT_LEVELS}")
+        for size in sizes[level]:
+            for fmt, style, booth in variants(formats, styles):
+                out.append(DesignPoint(level, fmt, style, size=size, booth=booth))
+    return out
+
+
+def sim_points() -> list[DesignPoint]:
+    """The design points ``nox -s sim`` verifies with random and extreme data.
+
+    Every MAC of every registered format and style (the report's MACs, exactly); dot products
+    and systolic arrays chosen to cover each generator option (pipeline, non-square arrays,
+    every format family), most of them the very points the report synthesizes; two
+    requantizers. The real-layer runs add "need"-rule arrays sized for each layer's K.
+    """
+    pts = [DesignPoint("mac", f, s) for f in FORMATS for s in STYLES]
+    dots = [
+        ("dint4", 16, False, "shiftadd"),
+        ("dint4", 16, True, "shiftadd"),
+        ("int8", 8, False, "mul"),
+        ("int4", 8, True, "shiftadd"),
+        ("fp4_e2m1", 4, False, "shiftadd"),
+        ("dint4_0.25", 8, False, "mul"),
+    ]
+    pts += [DesignPoint("dot", f, s, size=n, pipeline=p) for f, n, p, s in dots]
+    arrays = [("dint4", 8, 8), ("dint4", 4, 8), ("int8", 8, 4), ("fp4_e2m1", 8, 8)]
+    pts += [
+        DesignPoint("systolic", f, styles_of(f)[-1], size=r, cols=None if r == c else c)
+        for f, r, c in arrays
+    ]
+    pts += [
+        DesignPoint("requant", size=4, acc_width_fixed=acc_width_for(ACC_K, "int8", "int8")),
+        DesignPoint("requant", size=2, acc_width_fixed=48, pipeline=True),
+    ]
+    return pts
+
+
+def layer_point(weight_format: str, k: int, rows: int = 8, cols: int = 8) -> tuple[DesignPoint, DesignPoint]:
+    """The systolic array and requantizer that run a real layer of K inputs: the array's
+    accumulator holds the whole layer's sum (width by need for ``max(k, ACC_K)``)."""
+    k_max = max(int(k), ACC_K)
+    sa = DesignPoint(
+        "systolic",
+        weight_format,
+        styles_of(weight_format)[-1],
+        size=rows,
+        cols=None if rows == cols else cols,
+        k_max=k_max,
+        acc_rule="need",
+    )
+    rq = DesignPoint("requant", size=cols, acc_width_fixed=sa.acc_width)
+    return sa, rq
+
+
+def bench_point() -> DesignPoint:
+    """The design the simulation benchmark times: the 8x8 dint4 systolic array of the report."""
+    return DesignPoint("systolic", "dint4", "shiftadd", size=8)
+
+
+def verified_by(point: DesignPoint, verified: Iterable[DesignPoint] | None = None) -> str:
+    """How ``nox -s sim`` covers ``point``: ``"exact"`` when a verified point builds the same
+    Verilog, else a sentence saying why not and what covers the generator instead."""
+    verified = list(sim_points() if verified is None else verified)
+    if any(v.rtl_key() == point.rtl_key() for v in verified):
+        return "exact"
+    if point.level == "mul":
+        return "the MAC of the same format and style (exhaustive) contains this decoder + multiplier"
+    same_level = sorted({v.level_label for v in verified if v.level == point.level})
+    return (
+        f"same generator verified at {', '.join(same_level)}; this size is synthesized only"
+        if same_level
+        else "not verified in simulation"
+    )
+
+
+def with_k(point: DesignPoint, k_max: int) -> DesignPoint:
+    """``point`` with its accumulator sized for ``k_max`` products (same rule)."""
+    return replace(point, k_max=k_max)

@@ -1,0 +1,34 @@
+"""The shared tools layer (standard library only, plus the project's base dependency tqdm).
+
+Used by ``hw``, ``sim``, ``quant`` and ``reports``; depends on nothing of ours.
+
+- :mod:`tools.files` — :func:`atomic_write` (one file) and :func:`atomic_write_set` (several
+  files, all or none), mode 0644 under the umask; :func:`cache_dir`.
+- :mod:`tools.external` — :func:`find_tool` / :func:`run_tool` with one error type,
+  :class:`ToolError`, and one message format (``"X not found: install with ..."``).
+- :mod:`tools.debian` — :func:`debian_file`: a file of a Debian package, installed, cached
+  or extracted into the cache with ``apt-get download`` + ``dpkg -x``.
+- :mod:`tools.pool` — :func:`run_jobs`: a process pool that runs the costliest job first,
+  shows progress and turns a failing job into an error record instead of losing the rest.
+"""
+
+from .debian import DebianFile, debian_file
+from .external import ToolError, find_tool, run_tool, tool_version
+from .files import CACHE_ENV, atomic_write, atomic_write_set, cache_dir, file_mode
+from .pool import Job, run_jobs
+
+__all__ = [
+    "CACHE_ENV",
+    "DebianFile",
+    "Job",
+    "ToolError",
+    "atomic_write",
+    "atomic_write_set",
+    "cache_dir",
+    "debian_file",
+    "file_mode",
+    "find_tool",
+    "run_jobs",
+    "run_tool",
+    "tool_version",
+]

@@ -1,0 +1,83 @@
+"""One process pool for every sweep: costliest job first, progress shown, failures kept.
+
+A :class:`Job` is a name, a picklable zero-argument callable and a cost hint. :func:`run_jobs`
+runs them on ``workers`` processes (in this process when ``workers <= 1``), starting with the
+costliest so the last job to finish is a short one, and returns each job's result in the
+order given. A job that raises does not stop the others: its result is ``on_error(job, exc)``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a label, a picklable callable, and a cost hint (larger runs first)."""
+
+    name: str
+    fn: Callable[[], Any]
+    cost: float = 0.0
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a base dependency
+        return None
+    return tqdm(total=total, desc=desc, unit="job", disable=not enabled)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    workers: int = 2,
+    *,
+    on_error: Callable[[Job, BaseException], Any],
+    on_done: Callable[[Job, Any], None] | None = None,
+    desc: str = "jobs",
+    progress: bool = True,
+) -> list[Any]:
+    """Run ``jobs`` (costliest first) and return their results in the order of ``jobs``.
+
+    ``on_error(job, exc)`` turns a failing job into its result (it is logged too);
+    ``on_done(job, result)`` is called in this process as each job finishes. Progress is a
+    tqdm bar of jobs done / total with the estimated time left.
+    """
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError("run_jobs: job names must be unique")
+    results: dict[str, Any] = {}
+    order = sorted(jobs, key=lambda j: -j.cost)
+    bar = _progress(len(jobs), desc, progress)
+
+    def finish(job: Job, get: Callable[[], Any]) -> None:
+        try:
+            results[job.name] = get()
+        except Exception as e:  # one bad job must not lose the other results
+            log.error("%s failed: %s", job.name, e)
+            results[job.name] = on_error(job, e)
+        if on_done is not None:
+            on_done(job, results[job.name])
+        if bar is not None:
+            bar.set_postfix_str(job.name, refresh=False)
+            bar.update()
+
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in order:
+                finish(job, job.fn)
+        else:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(job.fn): job for job in order}
+                for fut in concurrent.futures.as_completed(futures):
+                    finish(futures[fut], fut.result)
+    finally:
+        if bar is not None:
+            bar.close()
+    return [results[j.name] for j in jobs]
