@@ -116,7 +116,9 @@ def check_acc_width(
         )
 
 
-def max_k_for_width(acc_width: int, act: Format | str = INT8, weight: Format | str = "dint4") -> int:
+def max_k_for_width(
+    acc_width: int, act: Format | str = INT8, weight: Format | str = "dint4"
+) -> int:
     """The largest K whose exact worst case fits a signed ``acc_width``-bit accumulator."""
     lo, hi = product_range(act, weight)
     lim_hi = (2 ** (acc_width - 1) - 1) // hi if hi > 0 else 2**256

@@ -34,6 +34,7 @@ FLOAT32_EXACT = 2**24
 #: Same for float64.
 FLOAT64_EXACT = 2**53
 
+
 def exact_bound(k: int, max_abs_a: int, max_abs_w: int) -> int:
     """Largest |partial sum| of K products: ``K * max|a| * max|w|``."""
     return int(k) * int(max_abs_a) * int(max_abs_w)

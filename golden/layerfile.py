@@ -116,7 +116,9 @@ class LayerTile:
                 raise FormatError(f"{where}: array {name!r} must have shape ({n},)")
         for name, v in (("T", t), ("K", k), ("N", n)):
             if self.meta[name] != v:
-                raise FormatError(f"{where}: metadata field {name!r} is {self.meta[name]}, arrays say {v}")
+                raise FormatError(
+                    f"{where}: metadata field {name!r} is {self.meta[name]}, arrays say {v}"
+                )
         if self.w_codes.size and int(self.w_codes.max()) >= 1 << fmt.bits:
             raise FormatError(f"{where}: array 'w_codes' holds codes beyond {fmt.name}")
         if self.a.size and int(np.abs(self.a.astype(np.int64)).max()) > 127:
@@ -147,7 +149,8 @@ class LayerTile:
 
     def describe(self) -> str:
         t, k, n = self.shape
-        return f"{self.meta['model']} {self.meta['layer']} ({self.weight_format.name}, T={t} K={k} N={n})"
+        fmt = self.weight_format.name
+        return f"{self.meta['model']} {self.meta['layer']} ({fmt}, T={t} K={k} N={n})"
 
 
 def save(tile: LayerTile, file: IO[bytes] | str | os.PathLike) -> None:
@@ -161,28 +164,29 @@ def save(tile: LayerTile, file: IO[bytes] | str | os.PathLike) -> None:
     np.savez_compressed(file, **arrays)
 
 
-def load(path: str | os.PathLike) -> LayerTile:
+def load(path: str | os.PathLike | IO[bytes]) -> LayerTile:
     """Read and validate a layer-tile file; any schema break is a :class:`FormatError`."""
+    where = os.fspath(path) if isinstance(path, str | os.PathLike) else "layer tile"
     try:
         z = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise FormatError(f"layer tile {os.fspath(path)} does not exist") from None
+        raise FormatError(f"layer tile {where} does not exist") from None
     except (OSError, ValueError) as e:
-        raise FormatError(f"{os.fspath(path)} is not a layer-tile .npz file: {e}") from None
+        raise FormatError(f"{where} is not a layer-tile .npz file: {e}") from None
     with z:
         names = set(z.files)
         missing = [n for n in (*ARRAYS, "meta") if n not in names]
         if missing:
-            raise FormatError(f"{os.fspath(path)}: array {missing[0]!r} is missing")
+            raise FormatError(f"{where}: array {missing[0]!r} is missing")
         unknown = sorted(names - set(ARRAYS) - {"meta"})
         if unknown:
-            raise FormatError(f"{os.fspath(path)}: unknown array {unknown[0]!r}")
+            raise FormatError(f"{where}: unknown array {unknown[0]!r}")
         try:
             meta = json.loads(str(z["meta"]))
         except ValueError as e:
-            raise FormatError(f"{os.fspath(path)}: metadata is not JSON ({e})") from None
+            raise FormatError(f"{where}: metadata is not JSON ({e})") from None
         if not isinstance(meta, dict):
-            raise FormatError(f"{os.fspath(path)}: metadata must be a JSON object")
+            raise FormatError(f"{where}: metadata must be a JSON object")
         values = {n: z[n] for n in ARRAYS}
     tile = LayerTile(
         a=values["a"],
@@ -194,4 +198,4 @@ def load(path: str | os.PathLike) -> LayerTile:
         sh=values["sh"],
         meta=meta,
     )
-    return tile.validate(os.fspath(path))
+    return tile.validate(where)

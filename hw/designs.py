@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from amaranth.lib import wiring
 
-from golden import Format
+from golden import Format, acc_width_for
+
+from .dot import DotProduct
+from .mac import MAC
+from .multiplier import MultiplierUnit
+from .params import act_format_of, weight_format_of
+from .requant import Requantizer
+from .systolic import SystolicArray
 
 #: Designs ``python -m hw verilog`` can emit.
 DESIGNS = ("mul", "mac", "dot", "systolic", "requant")
@@ -51,18 +58,12 @@ def build_design(
                 f"{', '.join(sorted(applies[design]))} (and the formats and width)"
             )
     if design == "mul":
-        from .multiplier import MultiplierUnit
-
         if acc_width is not None or k_max is not None:
             raise ValueError("mul (decoder + multiplier only) has no accumulator: drop the width")
         return MultiplierUnit(weight_format, act_format, style=style)
     if design == "mac":
-        from .mac import MAC
-
         return MAC(weight_format, act_format, acc_width=acc_width, k_max=k_max, style=style)
     if design == "dot":
-        from .dot import DotProduct
-
         return DotProduct(
             lanes if lanes is not None else 8,
             weight_format,
@@ -73,8 +74,6 @@ def build_design(
             pipeline=pipeline,
         )
     if design == "systolic":
-        from .systolic import SystolicArray
-
         return SystolicArray(
             rows if rows is not None else 4,
             cols if cols is not None else 4,
@@ -85,11 +84,6 @@ def build_design(
             style=style,
         )
     if design == "requant":
-        from golden import acc_width_for
-
-        from .params import act_format_of, weight_format_of
-        from .requant import Requantizer
-
         if acc_width is None:
             if k_max is None:
                 raise ValueError("requant needs --acc-width N or --k-max K")

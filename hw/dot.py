@@ -10,7 +10,6 @@ from golden import Format
 
 from .arith import Accumulator, AdderTree
 from .multiplier import build_product
-from .styles import multiplier_parameters, resolve_style
 from .params import (
     act_format_of,
     check_count,
@@ -20,6 +19,7 @@ from .params import (
     resolve_acc_width,
     weight_format_of,
 )
+from .styles import multiplier_parameters, resolve_style
 
 
 class DotProduct(wiring.Component):

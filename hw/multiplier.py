@@ -124,7 +124,10 @@ class MultiplierUnit(wiring.Component):
     latency = 0  # combinational
 
     def __init__(
-        self, weight_format: Format | str, act_format: Format | str = "int8", style: str | None = None
+        self,
+        weight_format: Format | str,
+        act_format: Format | str = "int8",
+        style: str | None = None,
     ):
         with constructing(self):
             self.weight_format = weight_format_of(weight_format)

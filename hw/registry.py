@@ -273,7 +273,9 @@ def sim_points() -> list[DesignPoint]:
     return pts
 
 
-def layer_point(weight_format: str, k: int, rows: int = 8, cols: int = 8) -> tuple[DesignPoint, DesignPoint]:
+def layer_point(
+    weight_format: str, k: int, rows: int = 8, cols: int = 8
+) -> tuple[DesignPoint, DesignPoint]:
     """The systolic array and requantizer that run a real layer of K inputs: the array's
     accumulator holds the whole layer's sum (width by need for ``max(k, ACC_K)``)."""
     k_max = max(int(k), ACC_K)
@@ -302,7 +304,9 @@ def verified_by(point: DesignPoint, verified: Iterable[DesignPoint] | None = Non
     if any(v.rtl_key() == point.rtl_key() for v in verified):
         return "exact"
     if point.level == "mul":
-        return "the MAC of the same format and style (exhaustive) contains this decoder + multiplier"
+        return (
+            "the MAC of the same format and style (exhaustive) contains this decoder + multiplier"
+        )
     same_level = sorted({v.level_label for v in verified if v.level == point.level})
     return (
         f"same generator verified at {', '.join(same_level)}; this size is synthesized only"

@@ -9,7 +9,6 @@ from amaranth.lib.wiring import In, Out
 from golden import Format
 
 from .multiplier import build_product
-from .styles import multiplier_parameters, resolve_style
 from .params import (
     act_format_of,
     check_count,
@@ -17,6 +16,7 @@ from .params import (
     resolve_acc_width,
     weight_format_of,
 )
+from .styles import multiplier_parameters, resolve_style
 
 
 class ProcessingElement(wiring.Component):

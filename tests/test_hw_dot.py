@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import golden
-from hw.dot import DotProduct
 from golden import min_acc_width
+from hw.dot import DotProduct
 from hw.testing import random_codes, random_ints, simulate, stream_receive, stream_send
 
 FORMATS = ["int8", "int4", "dint4", "fp4_e2m1"]

@@ -12,8 +12,6 @@ import pytest
 from amaranth.lib import data
 
 import golden
-from hw.designs import DESIGNS, build_design
-from hw.dot import DotProduct
 from hw import (
     VERILATOR_ALLOWED_WARNINGS,
     export_verilog,
@@ -24,6 +22,8 @@ from hw import (
     verilator_warnings,
     yosys_check,
 )
+from hw.designs import DESIGNS, build_design
+from hw.dot import DotProduct
 
 REPO = Path(__file__).resolve().parents[1]
 
