@@ -8,10 +8,10 @@ from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 import golden
-from hw.decoder import ShiftAddPlan, WeightDecoder
-from hw.multiplier import build_product
 from golden import product_width
 from hw import default_style
+from hw.decoder import ShiftAddPlan, WeightDecoder
+from hw.multiplier import build_product
 
 ALL_FORMATS = sorted(golden.FORMATS)
 FOUR_BIT = [n for n in ALL_FORMATS if golden.get(n).bits == 4]
