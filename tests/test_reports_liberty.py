@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from reports import liberty
+from reports import liberty, sta
 
 TINY_LIB = r"""
 /* a two-cell library with round numbers */
@@ -146,7 +146,7 @@ def test_critical_path_input_inv_dff(lib):
             "q": {"direction": "output", "bits": [5]},
         },
     )
-    rep = liberty.critical_path(net, lib, input_slew_ns=0.1)
+    rep = sta.critical_path(net, lib, input_slew_ns=0.1)
     # INV drives one D pin (0.01 pF): rise 1.0 (from the input's fall), fall 0.5; the D pin's
     # setup adds 0.2 (rise) / 0.25 (fall): max(1.2, 0.75) = 1.2. Q's clock-to-Q is 0.3.
     assert rep.critical_path_ns == pytest.approx(1.2)
@@ -163,7 +163,7 @@ def test_high_fanout_net_gets_a_buffer_tree(lib):
         "a": {"direction": "input", "bits": [2]},
         "clk": {"direction": "input", "bits": [4]},
     }
-    rep = liberty.critical_path(_netlist(cells, ports), lib)
+    rep = sta.critical_path(_netlist(cells, ports), lib)
     assert rep.buffers > 0
     unbuffered_inv = lib.cells["INV"].arcs["Y"][0].cell_rise(n * 0.01, 0.1)
     assert rep.critical_path_ns < unbuffered_inv  # buffering beats driving 0.4 pF directly
@@ -176,7 +176,7 @@ def test_unknown_cell_and_loop_raise(lib):
         {"a": {"direction": "input", "bits": [2]}},
     )
     with pytest.raises(liberty.LibertyError, match="NAND9"):
-        liberty.critical_path(bad, lib)
+        sta.critical_path(bad, lib)
     loop = _netlist(
         {
             "i1": {"type": "INV", "connections": {"A": [3], "Y": [4]}},
@@ -185,7 +185,7 @@ def test_unknown_cell_and_loop_raise(lib):
         {"y": {"direction": "output", "bits": [3]}},
     )
     with pytest.raises(liberty.LibertyError, match="loop"):
-        liberty.critical_path(loop, lib)
+        sta.critical_path(loop, lib)
 
 
 def test_not_a_liberty_file(tmp_path):

@@ -6,9 +6,11 @@ import json
 import math
 
 import pytest
-from reports_records import RECORDS, _rec
+from reports_records import NOT_EXACT, RECORDS, _rec
 
-from reports import tables
+import hw
+import tools
+from reports import render, runner, tables
 
 
 def test_efficiency():
@@ -59,19 +61,45 @@ def test_headline_and_paper():
     # accumulator + registers (10000) of the Booth INT8 MAC (20000): a free multiplier gives 2x
     assert paper["mac_ratio_cap"] == pytest.approx(20000.0 / 10000.0)
     assert paper["mac_multiplier_ratio"] == pytest.approx(10000.0 / 2500.0)
-    text = tables.render_paper(paper)
+    text = render.render_paper(paper)
     assert "short of 1.93x" in text
 
 
 def test_write_report(tmp_path):
-    records = RECORDS + [
-        {"design": "x", "target": "ice40", "error": "FlowError: boom", "level": "mac", "size": 1}
-    ]
-    md, js = tables.write_report(records, {"command": "python -m reports", "tools": {}}, tmp_path)
+    failed = runner.record(
+        hw.DesignPoint("mac", "dint4", "shiftadd"), "ice40", error="ToolError: boom"
+    )
+    records = [*RECORDS, failed]
+    md, js = render.write_report(records, {"command": "python -m reports", "tools": {}}, tmp_path)
     doc = json.loads(js.read_text())  # strict JSON: NaN must have become null
     assert "NaN" not in js.read_text()
-    assert doc["meta"]["failed"][0]["error"] == "FlowError: boom"
+    assert doc["meta"]["failed"][0]["error"] == "ToolError: boom"
     assert len(doc["rows"]) == len(RECORDS)
     text = md.read_text()
     assert "## Headline" in text and "boom" in text
     assert not list(tmp_path.glob(".*.tmp"))  # no temp files left behind
+    for p in (md, js):
+        assert p.stat().st_mode & 0o777 == tools.file_mode()
+
+
+def test_verification_summary():
+    """Each design is counted once (whatever its targets); the others grouped by reason."""
+    v = tables.verification(RECORDS)
+    # 9 records of 7 designs (two MACs also on cmos); one of them not verified exactly
+    assert (v["designs"], v["exact"]) == (7, 6)
+    (reason,) = NOT_EXACT.values()
+    assert v["others"] == [
+        {"reason": reason, "designs": ["dot8_dint4_shiftadd"], "levels": ["dot8"]}
+    ]
+    text = render.render_verification(v)
+    assert text.startswith("6 of 7 synthesized designs")
+    assert f"- 1 (dot8): {reason}" in text
+
+
+def test_records_say_how_sim_covers_a_design():
+    for point in hw.report_points(levels=("mac", "dot"), formats=("dint4",)):
+        rec = runner.record(point, "cmos", result={})
+        assert rec["verified"] == hw.verified_by(point)
+        assert rec["acc_width"] == point.acc_width
+    mac = runner.record(hw.DesignPoint("mac", "dint4", "shiftadd"), "cmos", result={})
+    assert mac["verified"] == "exact"  # sim verifies every MAC of the report

