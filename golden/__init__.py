@@ -28,11 +28,19 @@ from .kernels import (
     requant_constants,
     requantize,
 )
-from .quantize import compute_scale, dequantize, quantize, quantize_activations, quantize_tensor
+from .quantize import (
+    ZERO_SLICE_SCALE,
+    compute_scale,
+    dequantize,
+    quantize,
+    quantize_activations,
+    quantize_tensor,
+)
 
 __all__ = [
     "FORMATS",
     "MAC_UPDATE",
+    "ZERO_SLICE_SCALE",
     "Format",
     "FormatError",
     "acc_range",

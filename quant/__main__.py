@@ -11,6 +11,10 @@ from pathlib import Path
 
 import torch
 
+import golden
+import tools
+
+from .calibrate import slac_markdown
 from .experiments import (
     DataSettings,
     Session,
@@ -22,6 +26,7 @@ from .experiments import (
     run_table,
 )
 from .models import DEFAULT_MODEL
+from .outputs import json_text
 from .pipeline import METHODS, QuantConfig
 from .qlinear import ACT_MODES
 from .text import CALIBRATION_NOVEL, EVALUATION_NOVEL
@@ -203,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         help="output directory for slac.{md,json,png} (default build/quant)",
     )
 
-    p = sub.add_parser("export", help="write quantized layers as integer data (.npz)")
+    p = sub.add_parser(
+        "export", help="write quantized layers as layer tiles (golden.layerfile .npz files)"
+    )
     _model_arg(p)
     _quant_args(p)
     _data_args(p, 1)
@@ -256,9 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['gap_to_fp']:+.3f}) on {row['eval_tokens']} tokens, {row['mode']} mode"
         )
         if a.json:
-            from .calibrate import atomic_write_json
-
-            atomic_write_json(a.json, {"rows": [base, row]})
+            tools.atomic_write(a.json, json_text({"rows": [base, row]}))
     elif a.cmd == "table":
         settings = TableSettings(
             data=_data(a),
@@ -280,8 +285,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_slac(
             a.model, a.out, tuple(int(x) for x in a.seqlens.split(",")), a.tokens, a.calib_text
         )
-        from .calibrate import slac_markdown
-
         print(slac_markdown(rows, a.model))
         print(f"wrote {a.out / 'slac.md'}, slac.json, slac.png")
     elif a.cmd == "export":
@@ -292,10 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             print(path)
         if len(paths) == 1:
-            import numpy as np
-
-            with np.load(paths[0]) as z:
-                print(json.dumps(json.loads(str(z["meta"])), indent=1))
+            print(json.dumps(golden.layerfile.load(paths[0]).meta, indent=1))
     return 0
 
 

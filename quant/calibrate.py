@@ -8,24 +8,22 @@ SLAC: activation ranges depend on the calibration sequence length (the paper
 observes LLaMA's grow with length while OPT's barely move), so calibrate with
 sequences as long as the target task's. :func:`slac_sweep` measures the range
 per layer type (q/k/v, o, gate/up, down) for several lengths at a fixed token
-budget; :func:`plot_slac` draws it.
+budget; :func:`slac_markdown` tabulates it and :func:`slac_figure` draws it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
 from .models import LAYER_TYPES, ModelInfo, decoder_layers, layer_linears
+from .outputs import new_figure
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +190,9 @@ def slac_markdown(rows: list[dict], model_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_slac(rows: list[dict], path: Path, title: str) -> None:
-    """Plot mean per-tensor absmax versus sequence length, one line per layer type."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+def slac_figure(rows: list[dict], title: str) -> Figure:
+    """Mean per-tensor absmax versus sequence length, one line per layer type."""
+    fig, ax = new_figure((6, 4))
     for t in LAYER_TYPE_ORDER:
         pts = sorted((r["seqlen"], r["mean_absmax"]) for r in rows if r["layer_type"] == t)
         if pts:
@@ -210,44 +203,4 @@ def plot_slac(rows: list[dict], path: Path, title: str) -> None:
     ax.set_ylabel("activation absmax (mean over layers)")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    atomic_savefig(fig, Path(path))
-    plt.close(fig)
-
-
-def publish(tmp: str | Path, path: Path) -> None:
-    """Give a finished temp file normal permissions (mkstemp makes 0600) and move it in place."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path atomically (temp file in the same directory, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def atomic_savefig(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return fig

@@ -23,20 +23,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 
-from .calibrate import (
-    atomic_savefig,
-    atomic_write_json,
-    atomic_write_text,
-    calibration_ids,
-    plot_slac,
-    slac_markdown,
-    slac_sweep,
-    window_ids,
-)
+import golden
+import tools
+
+from .calibrate import calibration_ids, slac_figure, slac_markdown, slac_sweep, window_ids
 from .evaluate import perplexity
-from .export import capture_int8_inputs, export_name, layer_arrays, write_npz
+from .export import capture_int8_inputs, export_name, layer_tile
 from .models import DEFAULT_MODEL, load_model
+from .outputs import json_text, new_figure, png_bytes
 from .pipeline import QuantConfig, collect_group_inputs, quantize_model, quantized_linears
 from .text import CALIBRATION_NOVEL, EVALUATION_NOVEL, check_split, read_text
 
@@ -233,17 +229,12 @@ def results_markdown(rows: list[dict], settings: TableSettings, command: str) ->
     return "\n".join(lines) + "\n"
 
 
-def plot_results(rows: list[dict], path: Path) -> None:
+def results_figure(rows: list[dict]) -> Figure:
     """Bar chart: perplexity gap to FP per method, grouped by weight format (W4A8 rows)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     w4a8 = [r for r in rows if r["acts"] == "int8-static" and "check" not in r["method"]]
     methods = list(dict.fromkeys(r["method"] for r in w4a8))
     fmts = list(dict.fromkeys(r["weight_format"] for r in w4a8))
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = new_figure((8, 4))
     width = 0.8 / max(1, len(fmts))
     for j, f in enumerate(fmts):
         vals = [
@@ -261,9 +252,7 @@ def plot_results(rows: list[dict], path: Path) -> None:
     ax.set_yscale("log")
     ax.legend()
     ax.set_title("SmolLM2-135M, W4A8 (FP model is already Q4_1)")
-    fig.tight_layout()
-    atomic_savefig(fig, path)
-    plt.close(fig)
+    return fig
 
 
 def run_table(
@@ -276,7 +265,8 @@ def run_table(
 ) -> list[dict]:
     """Run the whole comparison; write ``results.{md,json}`` and ``results.png`` in out_dir.
 
-    Partial results are rewritten after every row, so an interrupted run leaves a table.
+    Partial results (``.md`` and ``.json``) are rewritten after every row, so an interrupted
+    run leaves a table; the finished run writes all three files as one set.
     """
     session = Session.open(model, settings.data)
     rows: list[dict] = []
@@ -289,8 +279,17 @@ def run_table(
         rows.append(row)
         if on_row:
             on_row(row)
-        atomic_write_json(out_dir / "results.json", {"settings": asdict(settings), "rows": rows})
-        atomic_write_text(out_dir / "results.md", results_markdown(rows, settings, command))
+        write(plot=False)
+
+    def write(plot: bool) -> None:
+        """results.md + results.json (+ results.png), written as one set."""
+        files = {
+            out_dir / "results.json": json_text({"settings": asdict(settings), "rows": rows}),
+            out_dir / "results.md": results_markdown(rows, settings, command),
+        }
+        if plot:
+            files[out_dir / "results.png"] = png_bytes(results_figure(rows))
+        tools.atomic_write_set(files)
 
     add(run_one(session, QuantConfig("fp", "dint4", "fp"), 0, label="FP", progress=progress)[0])
     searched: dict[tuple, dict] = {}  # AQAS scales per (format, acts, calib length)
@@ -331,7 +330,7 @@ def run_table(
                 },
                 fp_ref.ppl,
             )
-    plot_results(rows, out_dir / "results.png")
+    write(plot=True)
     return rows
 
 
@@ -348,9 +347,15 @@ def run_slac(
     tokens = tokens_of(tok, read_text(calib_text))
     rows = slac_sweep(m, info, tokens, seqlens, n_tokens, progress)
     name = f"{info.name} ({info.arch})"
-    atomic_write_json(out_dir / "slac.json", {"model": name, "n_tokens": n_tokens, "rows": rows})
-    atomic_write_text(out_dir / "slac.md", slac_markdown(rows, name))
-    plot_slac(rows, out_dir / "slac.png", f"Activation range vs sequence length: {name}")
+    tools.atomic_write_set(
+        {
+            out_dir / "slac.json": json_text({"model": name, "n_tokens": n_tokens, "rows": rows}),
+            out_dir / "slac.md": slac_markdown(rows, name),
+            out_dir / "slac.png": png_bytes(
+                slac_figure(rows, f"Activation range vs sequence length: {name}")
+            ),
+        }
+    )
     return rows
 
 
@@ -364,7 +369,10 @@ def run_export(
     outputs: int | None,
     tile_path: Path | None = None,
 ) -> list[Path]:
-    """Quantize, capture real int8 inputs on evaluation text, write one npz per layer."""
+    """Quantize, capture real int8 inputs on evaluation text, write one layer tile per layer.
+
+    Tiles are ``golden.layerfile`` files, written atomically with ``tools.atomic_write``.
+    """
     model, _ = session.quantized(config, calib_seqlen, output_ranges=True)
     qs = quantized_linears(model)
     names = layers or list(qs)
@@ -383,7 +391,7 @@ def run_export(
             "calib_seqlen": calib_seqlen,
             "source": f"{session.data.eval_text} window 0, tokens 0..{a.shape[0] - 1}",
         }
-        arrays = layer_arrays(qs[name], a, meta, slice(0, outputs) if outputs else None)
+        tile = layer_tile(qs[name], a, meta, slice(0, outputs) if outputs else None)
         path = tile_path or out_dir / f"{export_name(name)}.npz"
-        paths.append(write_npz(path, arrays))
+        paths.append(tools.atomic_write(path, lambda f, t=tile: golden.layerfile.save(t, f)))
     return paths

@@ -1,29 +1,24 @@
-"""Export quantized linears as integer data for the simulator and reports.
+"""Export quantized linears as layer tiles for the simulator and reports.
 
-One ``.npz`` per layer (or tile of a layer), the format of the team contract:
+The file is :mod:`golden.layerfile`'s: its arrays, metadata fields, defaults and checks are
+defined there once (``quant`` writes tiles, ``sim`` reads them, both through that module).
+This module only fills a :class:`golden.layerfile.LayerTile` from a quantized layer:
 
-- ``a``: int8 ``[T, K]`` — real int8 input activations (values of the codes),
-  captured from the quantized model running on evaluation text;
-- ``w_codes``: uint8 ``[N, K]`` — weight codes of the weight format;
-- ``w_scale``: float64 ``[N]``; ``a_scale``, ``out_scale``: float64 scalars;
-- ``M``, ``sh``: int64 ``[N]`` — ``golden.requant_constants(golden.output_multiplier(
-  a_scale, w_scale, fmt, out_scale))``;
-- ``meta``: a JSON string with model, layer, weight_format, method, acts, T, K,
-  N, the output/token slices of a tile, and the source.
+- ``a``: real int8 input activations, captured from the quantized model running on
+  evaluation text (:func:`capture_int8_inputs`);
+- ``w_codes``, ``w_scale``: the layer's weight codes and per-output-channel scales;
+- ``M``, ``sh``: ``golden.requant_constants(golden.output_multiplier(a_scale, w_scale, fmt,
+  out_scale))``.
 
-``out_scale`` (s_out) is the calibrated static scale of this layer's own
-output: ``max |y|`` over the calibration data (measured on the quantized model
-during calibration) divided by 127. It is the scale an int8 consumer of this
-output would use; with it, ``golden.linear_int8(a, w_codes, fmt, M, sh)`` is the
-int8 output the array + requantizer must produce.
+``out_scale`` (s_out) is the calibrated static scale of this layer's own output: ``max |y|``
+over the calibration data (measured on the quantized model during calibration) divided by
+127. It is the scale an int8 consumer of this output would use; with it,
+``tile.expected()`` (``golden.linear_int8``) is the int8 output the array + requantizer must
+produce. Write a tile with ``tools.atomic_write(path, lambda f: golden.layerfile.save(tile,
+f))`` and read it with ``golden.layerfile.load(path)``.
 """
 
 from __future__ import annotations
-
-import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,11 +26,12 @@ from torch import nn
 
 import golden
 from golden import FormatError
+from golden.layerfile import LayerTile
 
-from .calibrate import publish
 from .qlinear import INT8, QuantLinear
 
-ARRAYS = ("a", "w_codes", "w_scale", "a_scale", "out_scale", "M", "sh", "meta")
+#: How ``out_scale`` is chosen (the tile's ``out_scale_rule`` metadata field).
+OUT_SCALE_RULE = "calibrated max|y| of this layer's output / 127"
 
 
 def capture_int8_inputs(
@@ -63,13 +59,18 @@ def capture_int8_inputs(
     return np.concatenate(got)
 
 
-def layer_arrays(
+def layer_tile(
     qlinear: QuantLinear,
     a: np.ndarray,
     meta: dict,
     outputs: slice | None = None,
-) -> dict[str, np.ndarray]:
-    """The export arrays of ``qlinear`` (optionally output channels ``outputs``) for inputs a."""
+) -> LayerTile:
+    """The layer tile of ``qlinear`` (optionally output channels ``outputs``) for inputs ``a``.
+
+    ``meta`` gives the fields only the caller knows (``model``, and optionally ``method``,
+    ``calib_seqlen``, ``source``; see ``golden.layerfile.META_FIELDS``); the layer's own
+    fields are filled in here. The tile is validated before it is returned.
+    """
     if qlinear.spec.acts != "int8-static" or qlinear.a_scale is None:
         raise FormatError(f"{qlinear.name}: export needs int8-static activations")
     if not qlinear.out_absmax:
@@ -87,6 +88,8 @@ def layer_arrays(
     out_scale = float(qlinear.out_absmax) / INT8.max_abs
     M, sh = golden.requant_constants(golden.output_multiplier(a_scale, w_scale, fmt, out_scale))
     t, k = a.shape
+    n = int(w_codes.shape[0])
+    start = sl.start or 0
     meta = {
         **meta,
         "layer": qlinear.name,
@@ -94,48 +97,21 @@ def layer_arrays(
         "acts": qlinear.spec.acts,
         "T": int(t),
         "K": int(k),
-        "N": int(w_codes.shape[0]),
-        "outputs": [sl.start or 0, sl.stop],
-        "out_scale_rule": "calibrated max|y| of this layer's output / 127",
+        "N": n,
+        "outputs": [start, start + n],
+        "out_scale_rule": OUT_SCALE_RULE,
     }
-    return {
-        "a": a.astype(np.int8),
-        "w_codes": w_codes.astype(np.uint8),
-        "w_scale": w_scale,
-        "a_scale": np.float64(a_scale),
-        "out_scale": np.float64(out_scale),
-        "M": M.astype(np.int64),
-        "sh": sh.astype(np.int64),
-        "meta": np.array(json.dumps(meta, sort_keys=True)),
-    }
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Write a compressed ``.npz`` atomically (temp file in the same directory, os.replace)."""
-    path = Path(path)
-    missing = [k for k in ARRAYS if k not in arrays]
-    if missing:
-        raise FormatError(f"export is missing arrays {missing}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read an export: ``(arrays, meta dict)``."""
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    missing = [k for k in ARRAYS if k not in arrays]
-    if missing:
-        raise FormatError(f"{path} is not a layer export: missing {missing}")
-    return arrays, json.loads(str(arrays["meta"]))
+    tile = LayerTile(
+        a=a.astype(np.int8),
+        w_codes=w_codes.astype(np.uint8),
+        w_scale=w_scale,
+        a_scale=np.float64(a_scale),
+        out_scale=np.float64(out_scale),
+        M=np.asarray(M, dtype=np.int64),
+        sh=np.asarray(sh, dtype=np.int64),
+        meta=meta,
+    )
+    return tile.validate(f"export of {qlinear.name}")
 
 
 def export_name(layer: str) -> str:

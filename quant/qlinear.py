@@ -10,19 +10,19 @@ and torch agree on every code (a test proves it at every midpoint).
 :class:`QuantLinear` is ``y = Q_a(x) · Q_w(W)ᵀ + b`` with
 
 - weights: codes ``w[n, k]`` of a weight format F and per-output-channel
-  scales ``s_w[n] = max_k |W[n, k]| / F.max_abs`` (or per group: software
-  only, not mappable onto the array);
+  scales ``s_w[n] = max_k |W[n, k]| / F.max_abs`` (``golden.compute_scale``; or per
+  group: software only, not mappable onto the array);
 - activations: ``"int8-static"`` (one calibrated scale ``s_a``), ``"int8-token"``
   (per-token dynamic scale ``max_k |x[t, k]| / 127``) or ``"fp"`` (not quantized);
   ``a = int8.encode(clip(x / s_a, ±127))`` computed in float64 (as golden does).
 
 Two execution modes, selected with :func:`set_mode`:
 
-- ``"fake"`` (torch): when ``K · 127 · max|F.ints| < 2^24`` (every SmolLM2 layer:
-  1536 · 127 · 12 < 2^24) the integer codes are multiplied in float32, which is
-  exact (golden's own argument), and scaled ``acc · 2^-f · s_a · s_w`` in
-  float64, rounded once to float32; otherwise (or with per-group weights)
-  ``(a · s_a) @ (F.values[w] · s_w)ᵀ`` in float32;
+- ``"fake"`` (torch): where ``golden.accumulate_path`` picks float32 (``K · 128 ·
+  max|F.ints| < 2^24``; every SmolLM2 layer: 1536 · 128 · 12 < 2^24) the integer codes
+  are multiplied in float32, which is exact (golden's own argument), and scaled
+  ``acc · 2^-f · s_a · s_w`` in float64, rounded once to float32; otherwise (or with
+  per-group weights) ``(a · s_a) @ (F.values[w] · s_w)ᵀ`` in float32;
 - ``"integer"``: ``acc = golden.accumulate(a, w)`` (exact int64), then
   ``y = acc · 2^-f · s_a · s_w`` in float64, rounded once to float32.
 
@@ -150,16 +150,13 @@ def check_finite(t: torch.Tensor, what: str) -> None:
 def weight_scale(w: torch.Tensor, fmt: Format | str, group_size: int | None = None) -> torch.Tensor:
     """Per-output-channel ``max_k |W[n,k]| / F.max_abs`` ([N, 1]), or per group ([N, G, 1]).
 
-    All-zero slices get scale 1.0 (as golden.compute_scale).
+    This is :func:`golden.compute_scale` (``"channel"`` or ``"group"``), called on the
+    weight's float64 values: the scale rule, including the all-zero slice's
+    ``golden.quantize.ZERO_SLICE_SCALE``, is written once, in golden.
     """
-    fmt = golden.get(fmt)
-    w = w.to(torch.float64)
-    if group_size:
-        if w.shape[1] % group_size:
-            raise FormatError(f"K={w.shape[1]} is not a multiple of group_size={group_size}")
-        w = w.reshape(w.shape[0], -1, group_size)
-    amax = w.abs().amax(dim=-1, keepdim=True)
-    return torch.where(amax > 0, amax / fmt.max_abs, torch.ones_like(amax))
+    w64 = w.detach().to(torch.float64).numpy()
+    granularity = "group" if group_size else "channel"
+    return torch.from_numpy(golden.compute_scale(w64, fmt, granularity, group_size))
 
 
 def quantize_weight(
@@ -200,11 +197,12 @@ def fake_quant_weight(
 
 
 def act_scale_from_absmax(absmax: float) -> float:
-    """Static int8 activation scale ``absmax / 127`` (1.0 for an all-zero range)."""
+    """Static int8 activation scale ``absmax / 127`` (``ZERO_SLICE_SCALE`` for an all-zero
+    range): :func:`golden.compute_scale` of a tensor whose largest magnitude is ``absmax``."""
     absmax = float(absmax)
     if not np.isfinite(absmax) or absmax < 0:
         raise FormatError(f"activation range {absmax} is not finite and non-negative")
-    return absmax / INT8.max_abs if absmax > 0 else 1.0
+    return float(golden.compute_scale(np.float64(absmax), INT8, "tensor"))
 
 
 def quantize_act(
@@ -213,7 +211,8 @@ def quantize_act(
     """int8 activation codes as integer values (int64 [T, K]) and their scale.
 
     ``a = int8.encode(clip(x / s, ±127))`` in float64; s is ``static_scale`` or per
-    token ``max_k |x[t,k]| / 127`` ([T, 1], 1.0 for an all-zero token).
+    token ``max_k |x[t,k]| / 127`` ([T, 1]; :func:`golden.compute_scale` per ``"token"``,
+    so an all-zero token gets ``golden.quantize.ZERO_SLICE_SCALE``).
     """
     x64 = x.to(torch.float64)
     if mode == "int8-static":
@@ -221,8 +220,7 @@ def quantize_act(
             raise FormatError("int8-static activations need a calibrated scale")
         scale = torch.tensor(static_scale, dtype=torch.float64)
     elif mode == "int8-token":
-        amax = x64.abs().amax(dim=-1, keepdim=True)
-        scale = torch.where(amax > 0, amax / INT8.max_abs, torch.ones_like(amax))
+        scale = torch.from_numpy(golden.compute_scale(x64.detach().numpy(), INT8, "token"))
     else:
         raise FormatError(f"quantize_act: mode {mode!r} is not an int8 mode")
     q = (x64 / scale).clamp(-INT8.max_abs, INT8.max_abs)
@@ -282,12 +280,13 @@ class QuantLinear(nn.Module):
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
         w_hat = dequantize_weight(self.w_codes, self.fmt, self.w_scale, spec.group_size)
         self.register_buffer("w_hat", w_hat.float())
-        # Exact-integer fake path: products and partial sums of int8 x F.ints stay below
-        # 2**24, so a float32 matmul of the integers is exact (golden's own argument).
+        # Exact-integer fake path: where golden.accumulate itself takes the float32 path
+        # (every product and partial sum below 2**24), a float32 matmul of the integers is exact.
         self.exact_float32 = (
             not spec.group_size
             and spec.acts != "fp"
-            and self.in_features * INT8.max_int * self.fmt.max_int < golden.kernels.FLOAT32_EXACT
+            and golden.accumulate_path(self.in_features, INT8.max_int, self.fmt.max_int)
+            == "float32"
         )
         if self.exact_float32:
             w_int = torch.from_numpy(self.fmt.decode_ints(self.w_codes_np)).float()

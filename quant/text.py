@@ -13,12 +13,11 @@ database, ``data/Rdata.rdx`` (the index) and ``data/Rdata.rdb`` (the objects).
 
 R serialization itself is parsed by the PyPI library ``rdata``.
 
-Where the data is looked for, in order: an installed copy
-(``/usr/lib/R/site-library/janeaustenr/data``), an extracted copy in the cache
-(``~/.cache/dintmac/janeaustenr/...``, or ``$DINTMAC_CACHE``), else it is
-extracted into that cache with ``apt-get download r-cran-janeaustenr`` and
-``dpkg -x`` when apt-get is available; otherwise :class:`TextError` gives the
-exact commands.
+The data directory is :data:`AUSTEN_DATA`, found by ``tools.debian_file``: an
+installed copy (``/usr/lib/R/site-library/janeaustenr/data``), else a copy extracted
+into ``tools.cache_dir()/r-cran-janeaustenr``, else (where apt-get and dpkg exist) it
+is extracted there with ``apt-get download`` + ``dpkg -x``; otherwise
+``tools.ToolError`` gives the exact commands. Malformed data is a :class:`TextError`.
 
 Split: calibration uses *Pride and Prejudice* (``prideprejudice``); evaluation
 uses *Persuasion* (``persuasion``). They never share a novel (checked).
@@ -28,24 +27,18 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import logging
 import lzma
-import os
-import shutil
 import struct
-import subprocess
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+import tools
 
-DEBIAN_PACKAGE = "r-cran-janeaustenr"
-INSTALLED_DIR = Path("/usr/lib/R/site-library/janeaustenr/data")
-DATA_SUBDIR = Path("usr/lib/R/site-library/janeaustenr/data")
+#: The R lazy-load database of the novels, inside the Debian package that ships it.
+AUSTEN_DATA = tools.DebianFile("r-cran-janeaustenr", "usr/lib/R/site-library/janeaustenr/data")
 NOVELS = (
     "emma",
     "mansfieldpark",
@@ -62,64 +55,19 @@ class TextError(ValueError):
     """Text data is missing or malformed; the message says what to do."""
 
 
-def cache_dir() -> Path:
-    """Cache root: ``$DINTMAC_CACHE`` or ``~/.cache/dintmac``."""
-    return Path(os.environ.get("DINTMAC_CACHE", Path.home() / ".cache" / "dintmac"))
-
-
-def _fetch_commands(dest: Path) -> str:
-    return (
-        f"apt-get update && cd $(mktemp -d) && apt-get download {DEBIAN_PACKAGE} && "
-        f"dpkg -x {DEBIAN_PACKAGE}_*.deb {dest}"
-    )
-
-
-def _has_db(d: Path) -> bool:
-    return (d / "Rdata.rdx").is_file() and (d / "Rdata.rdb").is_file()
-
-
 def find_austen_data(auto_fetch: bool = True) -> Path:
-    """Directory holding ``Rdata.rdx`` and ``Rdata.rdb`` of janeaustenr (see module doc)."""
-    if _has_db(INSTALLED_DIR):
-        return INSTALLED_DIR
-    root = cache_dir() / "janeaustenr"
-    cached = root / DATA_SUBDIR
-    if _has_db(cached):
-        return cached
-    if auto_fetch and shutil.which("apt-get") and shutil.which("dpkg"):
-        log.info("extracting %s into %s", DEBIAN_PACKAGE, root)
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=root) as tmp:
-            try:
-                subprocess.run(
-                    ["apt-get", "download", DEBIAN_PACKAGE],
-                    cwd=tmp,
-                    check=True,
-                    capture_output=True,
-                )
-                debs = sorted(Path(tmp).glob(f"{DEBIAN_PACKAGE}_*.deb"))
-                if not debs:
-                    raise TextError(f"apt-get download produced no {DEBIAN_PACKAGE} .deb")
-                staging = Path(tmp) / "x"
-                subprocess.run(["dpkg", "-x", str(debs[0]), str(staging)], check=True)
-            except subprocess.CalledProcessError as e:
-                raise TextError(
-                    f"could not fetch {DEBIAN_PACKAGE} ({e}; stderr: "
-                    f"{(e.stderr or b'').decode(errors='replace').strip()}); run "
-                    f"`{_fetch_commands(root)}` by hand (after `apt-get update`)"
-                ) from e
-            if not _has_db(staging / DATA_SUBDIR):
-                raise TextError(f"{debs[0].name} has no {DATA_SUBDIR}/Rdata.rd[bx]")
-            # Atomic enough: the cache appears complete or not at all.
-            target = root / DATA_SUBDIR.parts[0]
-            if not target.exists():
-                os.replace(staging / DATA_SUBDIR.parts[0], target)
-        if _has_db(cached):
-            return cached
-    raise TextError(
-        f"Jane Austen data not found (looked in {INSTALLED_DIR} and {cached}). Provide it "
-        f"with: {_fetch_commands(root)}   (or `apt-get install {DEBIAN_PACKAGE}`)"
-    )
+    """Directory holding ``Rdata.rdx`` and ``Rdata.rdb`` of janeaustenr (see module doc).
+
+    Raises ``tools.ToolError`` (with the commands that provide it) if the package is neither
+    installed nor cached and cannot be fetched, :class:`TextError` if it lacks the database.
+    """
+    directory = tools.debian_file(AUSTEN_DATA, fetch=auto_fetch)
+    missing = [n for n in ("Rdata.rdx", "Rdata.rdb") if not (directory / n).is_file()]
+    if missing:
+        raise TextError(
+            f"{directory} has no {' or '.join(missing)}; is {AUSTEN_DATA.package} intact?"
+        )
+    return directory
 
 
 # ---- R lazy-load database --------------------------------------------------------

@@ -1,37 +1,25 @@
-"""MAC against golden.accumulate: random en/clear sequences, extremes, parameter validation."""
+"""MAC against golden.mac_trace: random en/clear sequences, extremes, reset, bad parameters."""
 
 from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 from amaranth.hdl import ClockDomain, Fragment, Module
 
 import golden
-from hw.mac import MAC
 from golden import min_acc_width
+from hw.mac import MAC
 from hw.testing import simulate
 
 FORMATS = ["int8", "int4", "dint4", "fp4_e2m1"]
 STYLES = ["mul", "shiftadd"]
 
 
-def _expected_trace(ops, fmt):
-    """acc after each edge: the golden sum of the enabled products since the last clear."""
-    trace, seg_a, seg_w = [], [], []
-    for en, clear, a, w in ops:
-        if en:
-            if clear:
-                seg_a, seg_w = [], []
-            seg_a.append(a)
-            seg_w.append(w)
-        if seg_a:
-            acc = golden.accumulate(np.array([seg_a]), np.array([seg_w]), fmt)[0, 0]
-        else:
-            acc = 0
-        trace.append(int(acc))
-    return trace
+def _expected_trace(ops, fmt, acc_width=None):
+    """acc after each edge, from golden's cycle-level MAC reference (en, clear; no rst)."""
+    en, clear, a, w = zip(*ops, strict=True)
+    return golden.mac_trace(a, w, en, clear, weight=fmt, acc_width=acc_width).tolist()
 
 
 def _run(dut, ops):
@@ -83,7 +71,7 @@ def test_mac_extremes_at_minimum_width(name, style):
     ops += [(1, i == 0, 127, big) for i in range(k_max)]
     ops += [(0, 1, 5, big)] * 3  # disabled: holds even with clear high
     got = _run(dut, ops)
-    assert got == _expected_trace(ops, fmt)
+    assert got == _expected_trace(ops, fmt, acc_width=width)  # golden: nothing wraps at width
     assert min(got) < 0 < max(got)
 
 
@@ -95,24 +83,23 @@ def test_mac_reset_clears_accumulator():
     m.submodules.mac = dut
     fmt = golden.get("dint4")
     code = fmt.ints.index(12)
+    rst = [0, 0, 0, 1, 0]  # three products, a reset edge, one more product
     got = []
 
     async def tb(ctx):
         ctx.set(dut.en, 1)
         ctx.set(dut.a, -7)
         ctx.set(dut.w, code)
-        await ctx.tick().repeat(3)
-        got.append(ctx.get(dut.acc))
-        ctx.set(cd.rst, 1)
-        await ctx.tick()
-        ctx.set(cd.rst, 0)
-        got.append(ctx.get(dut.acc))
-        await ctx.tick()
-        got.append(ctx.get(dut.acc))
+        for r in rst:
+            ctx.set(cd.rst, r)
+            await ctx.tick()
+            got.append(ctx.get(dut.acc))
 
     simulate(m, tb)
-    one = int(golden.accumulate(np.array([[-7]]), np.array([[code]]), fmt)[0, 0])
-    assert got == [3 * one, 0, one]
+    n = len(rst)
+    want = golden.mac_trace([-7] * n, [code] * n, [1] * n, [0] * n, rst, weight=fmt)
+    assert got == want.tolist()
+    assert got[3] == 0 and got[4] == got[0] != 0
 
 
 def _elaborated(dut):

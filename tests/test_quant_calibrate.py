@@ -9,12 +9,13 @@ from quant.calibrate import (
     CalibrationError,
     calibration_ids,
     collect_stats,
-    plot_slac,
+    slac_figure,
     slac_markdown,
     slac_sweep,
     window_ids,
 )
 from quant.models import model_info
+from quant.outputs import png_bytes
 from quant.testing import random_ids, tiny_llama, tiny_opt
 
 
@@ -37,7 +38,7 @@ def test_stats_are_the_absmax_of_each_linear_input():
 
 
 @pytest.mark.parametrize("make", [tiny_llama, tiny_opt])
-def test_slac_sweep_table_and_plot(tmp_path, make):
+def test_slac_sweep_table_and_plot(make):
     model = make()
     tokens = random_ids(1, 256).reshape(-1)
     rows = slac_sweep(model, model_info(model), tokens, (8, 32), n_tokens=64, progress=False)
@@ -45,8 +46,8 @@ def test_slac_sweep_table_and_plot(tmp_path, make):
     assert {r["seqlen"] for r in rows} == {8, 32}
     md = slac_markdown(rows, "tiny")
     assert "| 8 |" in md and "| 32 |" in md
-    plot_slac(rows, tmp_path / "slac.png", "tiny")
-    assert (tmp_path / "slac.png").stat().st_size > 1000
+    png = png_bytes(slac_figure(rows, "tiny"))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     json.dumps(rows)
 
 

@@ -5,7 +5,15 @@ import pytest
 import torch
 
 import golden
-from quant.qlinear import TorchGrid, grid_of, quantize_act, quantize_weight
+from golden.quantize import ZERO_SLICE_SCALE
+from quant.qlinear import (
+    TorchGrid,
+    act_scale_from_absmax,
+    grid_of,
+    quantize_act,
+    quantize_weight,
+    weight_scale,
+)
 
 
 def probe_points(fmt: golden.Format) -> np.ndarray:
@@ -53,6 +61,34 @@ def test_weight_quantizer_matches_golden(name):
     g_codes, g_scale = golden.quantize_tensor(w.numpy(), name, "channel")
     np.testing.assert_array_equal(codes.numpy(), g_codes)
     np.testing.assert_array_equal(scale.numpy(), g_scale)
+
+
+@pytest.mark.parametrize("name", ["int4", "dint4", "fp4_e2m1", "int8"])
+@pytest.mark.parametrize("group_size", [None, 8])
+def test_scales_are_golden_compute_scale(name, group_size):
+    """quant's weight and activation scales are golden's rule, zero slices included."""
+    gen = torch.Generator().manual_seed(7)
+    w = torch.randn(12, 32, generator=gen) * torch.logspace(-3, 2, 32)  # float32, wide range
+    w[2] = 0.0  # an all-zero channel
+    w[5, 8:16] = 0.0  # an all-zero group
+    gran = "group" if group_size else "channel"
+    want = golden.compute_scale(w.double().numpy(), name, gran, group_size)
+    got = weight_scale(w, name, group_size)
+    assert got.dtype == torch.float64 and got.shape == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert got[2].flatten().tolist() == [ZERO_SLICE_SCALE] * got[2].numel()
+    if group_size:
+        assert float(got[5, 1, 0]) == ZERO_SLICE_SCALE
+    x = torch.randn(6, 40, generator=gen, dtype=torch.float64)
+    x[4] = 0.0  # an all-zero token
+    _, s = quantize_act(x, "int8-token")
+    np.testing.assert_array_equal(s.numpy(), golden.compute_scale(x.numpy(), "int8", "token"))
+    assert float(s[4, 0]) == ZERO_SLICE_SCALE
+    assert act_scale_from_absmax(0.0) == ZERO_SLICE_SCALE
+    for absmax in (1e-9, 3.0, float(x.abs().max())):
+        assert act_scale_from_absmax(absmax) == float(
+            golden.compute_scale(np.array([absmax, -absmax / 2]), "int8", "tensor")
+        )
 
 
 def test_act_quantizer_matches_golden():

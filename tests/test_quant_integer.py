@@ -1,15 +1,16 @@
 """Fake-quant and integer (golden.accumulate) modes agree; exports reproduce the layer."""
 
 import copy
-import json
+import stat
 
 import numpy as np
 import pytest
 import torch
 
 import golden
+import tools
 from quant.evaluate import perplexity
-from quant.export import capture_int8_inputs, layer_arrays, read_npz, write_npz
+from quant.export import capture_int8_inputs, layer_tile
 from quant.models import model_info
 from quant.pipeline import QuantConfig, quantize_model, quantized_linears
 from quant.qlinear import set_mode
@@ -105,12 +106,32 @@ def test_perplexities_agree_between_modes():
     assert abs(loose.ppl - integer.ppl) <= 1e-3 * integer.ppl
 
 
-def test_quantization_changes_the_model_and_w4a8_hurts_less_with_aqas_than_nothing():
-    base = tiny_llama()
-    windows = random_ids(2, 32, seed=4)
-    p_fp = perplexity(base, windows, progress=False).ppl
-    model, _ = _quantized(tiny_llama, "rtn", "int4", "int8-static")
-    assert perplexity(model, windows, progress=False).ppl != p_fp
+def _relative_logit_error(model, ref, windows):
+    """``mean((logits - ref)^2) / mean(ref^2)``: how far a quantized model is from FP."""
+    with torch.no_grad():
+        logits = model(input_ids=windows).logits
+    return float(((logits - ref) ** 2).mean() / (ref**2).mean())
+
+
+@pytest.mark.parametrize("make,fmt", [(tiny_llama, "dint4"), (tiny_opt, "int4")])
+def test_w4a8_output_error_is_lower_with_aqas_than_rtn(make, fmt):
+    """The tiny models have outlier channels (x8 norm weights) that set the static int8 scale;
+    AQAS moves them into the weights, so W4A8 strays less from FP than plain RTN does.
+
+    Measured as the error of the logits against the FP model on held-out windows (perplexity
+    of a random model is no quality signal: on these it goes either way). Measured here:
+    llama/dint4 0.21 vs 0.41, opt/int4 0.08 vs 0.15, and AQAS was lower for every
+    format and seed tried.
+    """
+    windows = random_ids(4, 32, seed=4)
+    with torch.no_grad():
+        ref = make()(input_ids=windows).logits
+    err = {
+        m: _relative_logit_error(_quantized(make, m, fmt, "int8-static")[0], ref, windows)
+        for m in ("rtn", "aqas")
+    }
+    assert err["rtn"] > 0  # quantization changes the model
+    assert err["aqas"] < 0.8 * err["rtn"], err
 
 
 def test_sequential_calibration_runs_and_sets_output_ranges():
@@ -125,31 +146,43 @@ def test_export_roundtrip_reproduces_integer_layer(tmp_path):
     q = quantized_linears(model)["layers.1.mlp.down_proj"]
     a = capture_int8_inputs(model, q, random_ids(1, 24, seed=5))
     assert a.shape == (24, q.in_features)
-    arrays = layer_arrays(
+    tile = layer_tile(
         q, a, {"model": "tiny-llama", "method": "aqas", "source": "random"}, slice(0, 16)
     )
-    path = write_npz(tmp_path / "tile.npz", arrays)
-    back, meta = read_npz(path)
+    path = tmp_path / "tile.npz"
+    tools.atomic_write(path, lambda f: golden.layerfile.save(tile, f))
+    assert stat.S_IMODE(path.stat().st_mode) == tools.file_mode()
+    back = golden.layerfile.load(path)
+    meta = back.meta
     assert meta["layer"] == "layers.1.mlp.down_proj" and meta["N"] == 16 and meta["T"] == 24
-    assert back["a"].dtype == np.int8 and back["w_codes"].dtype == np.uint8
-    assert back["M"].dtype == np.int64 and back["w_scale"].shape == (16,)
-    y = golden.linear_int8(
-        back["a"].astype(np.int64), back["w_codes"], meta["weight_format"], back["M"], back["sh"]
-    )
+    assert meta["outputs"] == [0, 16] and meta["weight_format"] == "dint4"
+    assert set(meta) <= set(golden.layerfile.META_FIELDS)
+    for name in golden.layerfile.ARRAYS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(tile, name))
+    y = back.expected()
     # the integer-mode layer's accumulator, requantized by the same constants
     q.mode, q.record_acc = "integer", True
     x_float = torch.tensor(a, dtype=torch.float64) * q.a_scale  # re-encodes to the same codes
     q(x_float.float())
     q.mode, q.record_acc = "fake", False
     np.testing.assert_array_equal(
-        q.last_acc[:, :16], golden.accumulate(back["a"], back["w_codes"], "dint4")
+        q.last_acc[:, :16], golden.accumulate(back.a, back.w_codes, "dint4")
     )
-    np.testing.assert_array_equal(y, golden.requantize(q.last_acc[:, :16], back["M"], back["sh"]))
+    np.testing.assert_array_equal(y, golden.requantize(q.last_acc[:, :16], back.M, back.sh))
     # and the int8 output is the float output in units of out_scale (to rounding, unclamped)
-    y_float = q.last_acc[:, :16] * 2.0**-1 * float(back["a_scale"]) * back["w_scale"]
+    y_float = q.last_acc[:, :16] * 2.0**-1 * float(back.a_scale) * back.w_scale
     ok = np.abs(y) < 127
-    assert np.all(np.abs(y[ok] * back["out_scale"] - y_float[ok]) <= 0.5001 * back["out_scale"])
-    json.dumps(meta)
+    assert np.all(np.abs(y[ok] * back.out_scale - y_float[ok]) <= 0.5001 * back.out_scale)
+
+
+def test_export_refuses_fields_outside_the_schema():
+    model, _ = _quantized(tiny_llama, "rtn", "dint4", "int8-static")
+    q = quantized_linears(model)["layers.0.self_attn.q_proj"]
+    a = np.zeros((2, q.in_features), dtype=np.int64)
+    with pytest.raises(golden.FormatError, match="'model' is missing"):
+        layer_tile(q, a, {})
+    with pytest.raises(golden.FormatError, match="unknown metadata field 'seed'"):
+        layer_tile(q, a, {"model": "tiny", "seed": 1})
 
 
 def test_integer_mode_refuses_group_weights():

@@ -1,6 +1,13 @@
 """The results table writers (Markdown, JSON, plot) on made-up rows."""
 
-from quant.experiments import TableSettings, plot_results, results_markdown, table_configs
+import json
+import stat
+import types
+
+import tools
+from quant import experiments
+from quant.experiments import TableSettings, results_figure, results_markdown, table_configs
+from quant.outputs import png_bytes
 
 
 def _rows():
@@ -38,13 +45,13 @@ def _rows():
     return rows
 
 
-def test_markdown_has_every_row_and_the_fp_note(tmp_path):
+def test_markdown_has_every_row_and_the_fp_note():
     md = results_markdown(_rows(), TableSettings(), "python -m quant table")
     assert "already Q4_1" in md and "`python -m quant table`" in md
     assert md.count("\n| ") == 1 + len(_rows())  # header + rows
     assert "| AQAS+SLAC+GPTQ | fp4_e2m1 | W4A8 | 512 | 1 |" in md
-    plot_results(_rows(), tmp_path / "r.png")
-    assert (tmp_path / "r.png").stat().st_size > 1000
+    png = png_bytes(results_figure(_rows()))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
 
 
 def test_table_grid_covers_methods_and_formats():
@@ -55,3 +62,26 @@ def test_table_grid_covers_methods_and_formats():
     slac = [L for label, _, L in cfgs if label == "AQAS+SLAC"]
     short = [L for label, _, L in cfgs if label == "AQAS"]
     assert set(slac) == {512} and set(short) == {64}
+
+
+def test_run_table_writes_md_json_png_as_a_set(tmp_path, monkeypatch):
+    """run_table's file handling, with the model runs replaced by made-up rows."""
+    made = iter(_rows())
+
+    def fake_run_one(session, config, calib_seqlen, **kw):
+        row = {k: v for k, v in next(made).items() if k not in ("gap_to_fp", "acts_label")}
+        return row, types.SimpleNamespace(scales={})
+
+    monkeypatch.setattr(experiments.Session, "open", classmethod(lambda cls, m, d: None))
+    monkeypatch.setattr(experiments, "run_one", fake_run_one)
+    seen = []
+    settings = TableSettings(integer_check_windows=0)
+    out = tmp_path / "out"
+    rows = experiments.run_table(settings, out, command="cmd", on_row=seen.append)
+    assert len(rows) == len(seen) == len(_rows())
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "results.png"]
+    for p in out.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == tools.file_mode()
+    assert json.loads((out / "results.json").read_text())["rows"] == rows
+    assert (out / "results.md").read_text() == results_markdown(rows, settings, "cmd")
+    assert (out / "results.png").read_bytes().startswith(b"\x89PNG")

@@ -1,6 +1,7 @@
 """The Austen reader: R lazy-load database layers on bytes built here, and the real package."""
 
 import gzip
+import shutil
 import struct
 import zlib
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import rdata
 
+import tools
 from quant import text
 
 
@@ -81,25 +83,38 @@ def test_plain_text_file_and_split(tmp_path):
 
 
 def test_missing_data_error_names_the_commands(tmp_path, monkeypatch):
+    """Not installed, not cached, not fetched: tools' error names the commands that fix it."""
     monkeypatch.setenv("DINTMAC_CACHE", str(tmp_path))
-    monkeypatch.setattr(text, "INSTALLED_DIR", tmp_path / "nowhere")
-    with pytest.raises(text.TextError) as e:
+    # A data path that no installed package has, in the real package's name.
+    missing = tools.DebianFile(text.AUSTEN_DATA.package, "nowhere/janeaustenr/data")
+    monkeypatch.setattr(text, "AUSTEN_DATA", missing)
+    with pytest.raises(tools.ToolError) as e:
         text.find_austen_data(auto_fetch=False)
     msg = str(e.value)
     assert "apt-get download r-cran-janeaustenr" in msg and "dpkg -x" in msg
+    assert str(tmp_path / "r-cran-janeaustenr") in msg  # where it would be extracted
 
 
-def _real_data():
-    try:
-        return text.find_austen_data(auto_fetch=False)
-    except text.TextError:
-        return None
+def test_package_without_database_is_a_text_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DINTMAC_CACHE", str(tmp_path))
+    monkeypatch.setattr(text, "AUSTEN_DATA", tools.DebianFile("r-cran-x", "nowhere/data"))
+    (tmp_path / "r-cran-x" / "nowhere" / "data").mkdir(parents=True)
+    (tmp_path / "r-cran-x" / "nowhere" / "data" / "Rdata.rdx").write_bytes(b"")
+    with pytest.raises(text.TextError, match="has no Rdata.rdb"):
+        text.find_austen_data(auto_fetch=False)
 
 
-@pytest.mark.skipif(_real_data() is None, reason="r-cran-janeaustenr not extracted here")
 def test_real_package_novels():
-    """Runs where the Debian package (or its cache) exists; the tests above don't need it."""
-    d = _real_data()
+    """The real package: installed, cached, or extracted into the cache by tools.debian_file.
+
+    Skips only where it is absent and cannot be fetched because apt-get or dpkg is missing;
+    with apt-get present, a failed fetch is a failure (CI fetches the package).
+    """
+    spec = text.AUSTEN_DATA
+    have = spec.installed.exists() or spec.cached.exists()
+    if not have and not (shutil.which("apt-get") and shutil.which("dpkg")):
+        pytest.skip(f"{spec.package} is not installed or cached, and apt-get/dpkg are missing")
+    d = text.find_austen_data()
     lines = text.austen_lines("persuasion", d)
     assert len(lines) == 8328 and lines[0] == "Persuasion"
     assert len(text.austen_text("prideprejudice", d)) == 684767
