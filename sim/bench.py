@@ -1,7 +1,7 @@
 """``python -m sim bench``: verified MACs per second on the 8x8 systolic array.
 
-Two measurements, side by side in one run, on the same exported Verilog
-(``systolic``, dint4, 8x8, accumulator for K = ``configs.K_MAX``):
+Two measurements, side by side in one run, on the same exported Verilog: the registry's
+benchmark design ``hw.bench_point()`` (the dint4 8x8 systolic array of the report):
 
 - **cocotb + Verilator**: ``sim.tb_systolic.test_throughput`` streams full-rate activation
   vectors through the array, one Python round trip per clock cycle;
@@ -24,41 +24,39 @@ from pathlib import Path
 import numpy as np
 
 import golden
+import hw
+from tools import atomic_write
 
-from . import configs, cxxdriver, runner
-from .report import Result, format_table, write_atomic, write_summary
+from . import cxxdriver, runner
+from .build import prepare_env
+from .configs import SimConfig, config_name
+from .export import export_config
+from .report import Result, format_table, write_summary
 from .sidecar import Sidecar
 
-ROWS = COLS = 8
-WEIGHT = "dint4"
+POINT = hw.bench_point()
+ROWS, COLS = POINT.rows, POINT.columns
 TILE = 4096  # vectors per weight load in the C++ run
 COCOTB_VECTORS = 20000
 CXX_VECTORS = 2_000_000
 
 
-def bench_config(vectors: int) -> runner.SimConfig:
-    return runner.SimConfig(
-        f"bench-systolic-{WEIGHT}-{ROWS}x{COLS}",
+def bench_config(vectors: int) -> SimConfig:
+    return SimConfig(
+        f"bench-{config_name(POINT)}",
         "sim.tb_systolic",
-        {
-            "dut": dict(
-                design="systolic", weight_format=WEIGHT, rows=ROWS, cols=COLS, k_max=configs.K_MAX
-            )
-        },
+        {"dut": POINT},
         options={"throughput_vectors": vectors},
     )
 
 
 def run_cocotb(opts: runner.RunOptions, vectors: int) -> Result:
     cfg = bench_config(vectors)
-    root = Path(opts.build_root).resolve()
-    cdir = root / cfg.name
-    meta = runner.export(cfg, cdir / "src")
-    sources = [cdir / "src" / s for s in meta["sources"]]
-    runner.build(cfg, sources, cdir / opts.simulator, opts, waves=False)
-    results = runner._run_tests(
+    cdir = Path(opts.build_root).resolve() / cfg.name
+    exported = runner.export_and_build(cfg, opts, cdir / opts.simulator, waves=False)
+    results = runner.run_tests(
         cfg,
-        cdir / "src" / f"{cfg.top}.json",
+        exported.sidecar,
         cdir / opts.simulator,
         cdir / "run-bench",
         opts,
@@ -73,10 +71,10 @@ def run_cxx(opts: runner.RunOptions, vectors: int, seed: int = 7) -> Result:
     cfg = bench_config(0)
     root = Path(opts.build_root).resolve()
     cdir = root / cfg.name
-    runner.export(cfg, cdir / "src")
+    export_config(cfg, cdir / "src")
     sc = Sidecar.load(cdir / "src" / f"{cfg.top}.json")
     exe = cxxdriver.build_driver(sc, ["w_in", "a_in"], "o", cdir / "cxx", jobs=opts.jobs)
-    weight = golden.get(WEIGHT)
+    weight, act = golden.get(POINT.weight_format), golden.get(POINT.act_format)
     rng = np.random.default_rng(seed)
     w_in, a_in, o = sc.stream("w_in"), sc.stream("a_in"), sc.stream("o")
     t0 = time.perf_counter()
@@ -84,7 +82,7 @@ def run_cxx(opts: runner.RunOptions, vectors: int, seed: int = 7) -> Result:
     for start in range(0, vectors, TILE):
         n = min(TILE, vectors - start)
         W = rng.integers(0, 1 << weight.bits, (ROWS, COLS))
-        a = rng.integers(-128, 128, (n, ROWS))
+        a = rng.integers(min(act.ints), max(act.ints) + 1, (n, ROWS))
         psum = rng.integers(-(2**16), 2**16, (n, COLS))
         phases.append((0, w_in.payload.pack_words(ROWS, **{"": W})))
         phases.append((1, a_in.payload.pack_words(n, a=a, psum=psum)))
@@ -103,7 +101,7 @@ def run_cxx(opts: runner.RunOptions, vectors: int, seed: int = 7) -> Result:
     stats = json.loads(r.stdout.strip().splitlines()[-1])
     t1 = time.perf_counter()
     got = o.payload.unpack_words(cxxdriver.read_output(out_path, o.payload.n_words))
-    expected = np.concatenate([p + golden.accumulate(a, W.T, weight) for W, a, p in tiles])
+    expected = np.concatenate([p + golden.accumulate(a, W.T, weight, act) for W, a, p in tiles])
     t_check = time.perf_counter() - t1
     seconds = t_pack + stats["seconds"] + t_check
     ok = got.shape == expected.shape and bool(np.array_equal(got, expected))
@@ -139,12 +137,12 @@ def main(args) -> int:
     opts = runner.RunOptions(
         simulator="verilator", build_root=Path(args.build_dir), jobs=args.jobs, opt_fast="-Os"
     )
-    runner._prepare_env("verilator", Path(args.build_dir))
+    prepare_env("verilator", Path(args.build_dir))
     cxx_vectors = args.vectors or CXX_VECTORS
     results = [run_cocotb(opts, COCOTB_VECTORS), run_cxx(opts, cxx_vectors)]
     out = Path(args.build_dir) / "bench"
     header = (
-        f"Verified MACs/s, systolic {WEIGHT} {ROWS}x{COLS}, full-rate streams "
+        f"Verified MACs/s, {config_name(POINT)} (acc {POINT.acc_width} bits), full-rate streams "
         f"({COCOTB_VECTORS:,} vectors via cocotb, {cxx_vectors:,} via the C++ driver)"
     )
     write_summary(results, out, header)
@@ -158,6 +156,6 @@ def main(args) -> int:
             f"packing {c['pack_seconds']:.2f} s, "
             f"golden + compare {c['check_seconds']:.2f} s"
         )
-    write_atomic(out / "bench.json", json.dumps([r.to_json() for r in results], indent=1))
+    atomic_write(out / "bench.json", json.dumps([r.to_json() for r in results], indent=1))
     print(f"written: {out / 'summary.md'}")
     return 0 if all(r.passed for r in results) else 1

@@ -1,162 +1,135 @@
-"""The configurations ``python -m sim`` runs by default, and the layer data files it finds.
+"""What ``python -m sim`` verifies: one :class:`SimConfig` per design point of the registry.
 
-Accumulators are sized for ``K_MAX`` products (``golden.acc_width_for``) except where a
-configuration says otherwise; the systolic array's accumulator carries a whole layer's sum
-through the ``psum`` chain, so it is sized for the layer's K, not for one tile's rows.
+The designs are ``hw.sim_points()`` (every MAC of every format and style, dot products,
+systolic arrays, requantizers: the very points ``reports`` synthesizes, with the same
+accumulator widths) and, per real-layer run, ``hw.layer_point(fmt, K)`` (an array sized for
+that layer's K plus its requantizer). Nothing here sizes an accumulator: the registry does.
+Real layer tiles are read with ``golden.layerfile`` (the one reader of that file).
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import golden
-
-from .runner import SimConfig
-
-#: Largest K the MAC, dot-product and systolic configurations are sized for: above the
-#: K of every SmolLM2-135M linear layer (576 and 1536) and of typical 7B layers (4096).
-K_MAX = 4096
+import hw
+from golden import layerfile
 
 #: Where the quantization front-end commits real layer tiles (``quant`` writes them).
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-#: Slice of a layer file that is run: its first tokens x all K x its first outputs (a whole
-#: committed tile is usually smaller than this; a full layer export is not).
-LAYER_TOKENS, LAYER_OUTPUTS = 64, 64
+#: The random-data layer run (tokens x inputs x outputs).
+RANDOM_LAYER = {"T": 12, "K": 64, "N": 16}
 
-STYLES = ("mul", "shiftadd")
-
-
-def mac_configs() -> list[SimConfig]:
-    out = []
-    for name in golden.FORMATS:
-        for style in STYLES:
-            out.append(
-                SimConfig(
-                    f"mac-{name}-{style}",
-                    "sim.tb_mac",
-                    {"dut": dict(design="mac", weight_format=name, k_max=K_MAX, style=style)},
-                    macs_hint=256 << golden.get(name).bits,
-                )
-            )
-    return out
+#: The cocotb testbench of each level.
+TESTBENCHES = {
+    "mac": "sim.tb_mac",
+    "dot": "sim.tb_dot",
+    "systolic": "sim.tb_systolic",
+    "requant": "sim.tb_requant",
+}
 
 
-def dot_configs() -> list[SimConfig]:
-    spec = [
-        ("dint4", 16, False, None),
-        ("dint4", 16, True, None),
-        ("int8", 8, False, None),
-        ("int4", 8, True, None),
-        ("fp4_e2m1", 4, False, None),
-        ("dint4_0.25", 8, False, "mul"),
-    ]
-    out = []
-    for fmt, lanes, pipe, style in spec:
-        name = f"dot-{fmt}-l{lanes}" + ("-pipe" if pipe else "") + (f"-{style}" if style else "")
-        params = dict(design="dot", weight_format=fmt, lanes=lanes, k_max=K_MAX, pipeline=pipe)
-        if style:
-            params["style"] = style
-        out.append(SimConfig(name, "sim.tb_dot", {"dut": params}, macs_hint=lanes * 4000))
-    return out
+@dataclass(frozen=True)
+class SimConfig:
+    """One configuration: the design points to export and the testbench that checks them.
+
+    Attributes:
+        name: directory name and summary label, e.g. ``"mac-dint4-shiftadd"``.
+        testbench: cocotb test module, e.g. ``"sim.tb_mac"``.
+        designs: ``{role: hw.DesignPoint}``; one entry ``"dut"`` for a single design, or
+            several (e.g. ``"sa"`` and ``"rq"``) that a generated wrapper instantiates.
+        options: testbench parameters (sizes, counts, data file, ...), passed in the JSON.
+        seed: random seed of the testbench.
+        macs_hint: rough count of MACs the testbench checks (orders the work queue).
+    """
+
+    name: str
+    testbench: str
+    designs: dict[str, hw.DesignPoint]
+    options: dict = field(default_factory=dict)
+    seed: int = 1
+    macs_hint: int = 0
+
+    @property
+    def top(self) -> str:
+        return "tb_" + self.name.replace("-", "_").replace(".", "p")
 
 
-def systolic_configs() -> list[SimConfig]:
-    spec = [("dint4", 8, 8), ("dint4", 4, 8), ("int8", 8, 4), ("fp4_e2m1", 8, 8)]
-    return [
-        SimConfig(
-            f"systolic-{fmt}-{r}x{c}",
-            "sim.tb_systolic",
-            {"dut": dict(design="systolic", weight_format=fmt, rows=r, cols=c, k_max=K_MAX)},
-            macs_hint=r * c * 3000,
-        )
-        for fmt, r, c in spec
-    ]
+def config_name(point: hw.DesignPoint) -> str:
+    """``mac-<fmt>-<style>``, ``dot-<fmt>-l<lanes>[-pipe][-<style>]`` (style named when it is
+    not the format's default), ``systolic-<fmt>-<rows>x<cols>``,
+    ``requant-l<lanes>-a<acc_width>[-pipe]``."""
+    pipe = "-pipe" if point.pipeline else ""
+    if point.level == "requant":
+        return f"requant-l{point.size}-a{point.acc_width}{pipe}"
+    fmt = point.weight_format
+    style = "" if point.style == hw.default_style(fmt) else f"-{point.style}"
+    if point.level == "mac":
+        return f"mac-{fmt}-{point.style}"
+    if point.level == "dot":
+        return f"dot-{fmt}-l{point.size}{pipe}{style}"
+    if point.level == "systolic":
+        return f"systolic-{fmt}-{point.rows}x{point.columns}{style}"
+    raise ValueError(f"sim has no testbench for level {point.level!r}")
 
 
-def requant_configs() -> list[SimConfig]:
-    aw = golden.acc_width_for(K_MAX, "int8", "dint4")
-    return [
-        SimConfig(
-            f"requant-l4-a{aw}",
-            "sim.tb_requant",
-            {"dut": dict(design="requant", lanes=4, acc_width=aw)},
-            macs_hint=40000,
-        ),
-        SimConfig(
-            "requant-l2-a48-pipe",
-            "sim.tb_requant",
-            {"dut": dict(design="requant", lanes=2, acc_width=48, pipeline=True)},
-            macs_hint=20000,
-        ),
-    ]
+def point_config(point: hw.DesignPoint) -> SimConfig:
+    """The configuration that verifies one registry point with its level's testbench."""
+    if point.level not in TESTBENCHES:
+        raise ValueError(f"sim has no testbench for level {point.level!r}")
+    # Rough count of the MACs the testbench checks: the longest runs start first.
+    hint = {
+        "mac": 256 << golden.get(point.weight_format).bits,
+        "dot": point.size * 4000,
+        "systolic": point.macs_per_cycle * 3000,
+        "requant": point.size * 10000,
+    }[point.level]
+    return SimConfig(config_name(point), TESTBENCHES[point.level], {"dut": point}, macs_hint=hint)
 
 
-def _layer_config(
-    name: str, fmt: str, rows: int, cols: int, k_max: int, options: dict
-) -> SimConfig:
+def layer_config(name: str, weight_format: str, k: int, options: dict, macs_hint: int) -> SimConfig:
+    """A layer run: the registry's array + requantizer for K inputs (``hw.layer_point``)."""
+    sa, rq = hw.layer_point(weight_format, k)
     return SimConfig(
-        name,
-        "sim.tb_layer",
-        {
-            "sa": dict(design="systolic", weight_format=fmt, rows=rows, cols=cols, k_max=k_max),
-            "rq": dict(
-                design="requant",
-                lanes=cols,
-                acc_width=golden.acc_width_for(k_max, "int8", fmt),
-            ),
-        },
-        options=options,
-        macs_hint=200000,
+        name, "sim.tb_layer", {"sa": sa, "rq": rq}, options=options, macs_hint=macs_hint
     )
 
 
 def layer_data_files(data_dir: Path = DATA_DIR) -> list[Path]:
-    """Every committed layer tile ``sim/data/*.npz``, sorted."""
+    """Every layer tile ``*.npz`` in ``data_dir`` (default: the committed ``sim/data``), sorted."""
     return sorted(Path(data_dir).glob("*.npz")) if Path(data_dir).is_dir() else []
 
 
 def layer_configs(data_dir: Path = DATA_DIR) -> list[SimConfig]:
-    """A random-data layer, plus one configuration per real layer file found."""
-    out = [_layer_config("layer-dint4-random", "dint4", 8, 8, K_MAX, {"T": 12, "K": 64, "N": 16})]
+    """A random-data layer, plus one configuration per real layer tile found.
+
+    A tile runs the slice ``golden.layerfile`` defines (its first ``DEFAULT_TOKENS`` tokens x
+    all K x its first ``DEFAULT_OUTPUTS`` outputs); a file that breaks the schema raises
+    ``golden.FormatError`` naming the field.
+    """
+    t, k, n = RANDOM_LAYER["T"], RANDOM_LAYER["K"], RANDOM_LAYER["N"]
+    out = [layer_config("layer-dint4-random", "dint4", k, dict(RANDOM_LAYER), t * k * n)]
     for path in layer_data_files(data_dir):
-        meta = _npz_meta(path)
-        fmt = golden.get(meta.get("weight format") or meta.get("weight_format") or "dint4").name
-        k = int(meta.get("K") or 0) or None
-        k_max = max(K_MAX, k or 0)
+        tile = layerfile.load(path).slice(layerfile.DEFAULT_TOKENS, layerfile.DEFAULT_OUTPUTS)
+        t, k, n = tile.shape
         out.append(
-            _layer_config(
-                f"layer-{path.stem}",
-                fmt,
-                8,
-                8,
-                k_max,
-                {"data": str(path), "tokens": LAYER_TOKENS, "outputs": LAYER_OUTPUTS},
+            layer_config(
+                f"layer-{path.stem}", tile.weight_format.name, k, {"data": str(path)}, t * k * n
             )
         )
     return out
 
 
-def _npz_meta(path: Path) -> dict:
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as z:
-        if "meta" not in z:
-            return {}
-        raw = z["meta"]
-        text = raw.item() if raw.shape == () else str(raw)
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-
-
 def default_configs(data_dir: Path = DATA_DIR) -> list[SimConfig]:
-    return (
-        mac_configs()
-        + dot_configs()
-        + systolic_configs()
-        + requant_configs()
-        + layer_configs(data_dir)
-    )
+    """Every registry point of ``hw.sim_points()``, then the layer runs."""
+    return [point_config(p) for p in hw.sim_points()] + layer_configs(data_dir)
+
+
+def verified_points(configs: list[SimConfig]) -> list[hw.DesignPoint]:
+    """The design points of ``configs`` (every role), in order, without repeats."""
+    out: list[hw.DesignPoint] = []
+    for c in configs:
+        out += [p for p in c.designs.values() if p not in out]
+    return out

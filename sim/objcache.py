@@ -66,7 +66,10 @@ def main(argv: list[str]) -> int:
         return 0
     status = subprocess.call([cxx, *args])
     if status == 0:
-        # Publish atomically: two builds may compile the same runtime file at once.
+        # Publish atomically: two builds may compile the same runtime file at once. The
+        # entry is a directory (object + dependency file) renamed into place as one, and a
+        # build that loses the race drops its copy: a cache protocol, not a file write, so it
+        # does not go through tools.atomic_write.
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-"))
         shutil.copyfile(out, tmp / "obj")

@@ -7,11 +7,11 @@ results file; the runner collects them and writes ``build/sim/summary.{md,json}`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tools import atomic_write, atomic_write_set
 
 
 @dataclass(frozen=True)
@@ -69,27 +69,12 @@ class Result:
         return cls(**d)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary build outputs
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def append_result(path: Path, result: Result) -> None:
     """Add one result to a configuration's results file (a JSON list)."""
     path = Path(path)
     results = load_results(path) if path.exists() else []
     results.append(result)
-    write_atomic(path, json.dumps([r.to_json() for r in results], indent=1))
+    atomic_write(path, json.dumps([r.to_json() for r in results], indent=1))
 
 
 def load_results(path: Path) -> list[Result]:
@@ -167,7 +152,8 @@ def format_markdown(results: Sequence[Result], header: str = "") -> str:
 
 
 def write_summary(results: Sequence[Result], out_dir: Path, header: str = "") -> tuple[Path, Path]:
-    """Write ``summary.md`` and ``summary.json`` into ``out_dir``; returns both paths."""
+    """Write ``summary.md`` and ``summary.json`` into ``out_dir`` (as a set: both or neither);
+    returns both paths."""
     out_dir = Path(out_dir)
     md, js = out_dir / "summary.md", out_dir / "summary.json"
     payload = {
@@ -175,6 +161,5 @@ def write_summary(results: Sequence[Result], out_dir: Path, header: str = "") ->
         "header": header,
         "results": [r.to_json() for r in results],
     }
-    write_atomic(js, json.dumps(payload, indent=1))
-    write_atomic(md, format_markdown(results, header))
+    atomic_write_set({js: json.dumps(payload, indent=1), md: format_markdown(results, header)})
     return md, js

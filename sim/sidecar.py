@@ -1,4 +1,4 @@
-"""Read the JSON sidecar ``hw.export.export_verilog`` writes, and pack/unpack stream payloads.
+"""Read the JSON sidecar ``hw.export_verilog`` writes, and pack/unpack stream payloads.
 
 The sidecar lists every port; a structured port (a stream payload) carries
 ``fields``: one leaf per struct field / array element, ``{"path", "offset",
@@ -234,11 +234,11 @@ class Sidecar:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise SidecarError(
-                f"sidecar {path} not found; export the design with hw.export.export_verilog"
+                f"sidecar {path} not found; export the design with hw.export_verilog"
             ) from None
         for key in ("top", "ports", "design"):
             if key not in data:
-                raise SidecarError(f"sidecar {path} has no {key!r}; is it from hw.export?")
+                raise SidecarError(f"sidecar {path} has no {key!r}; is it from hw.export_verilog?")
         return cls(path, data)
 
     @property

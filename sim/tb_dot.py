@@ -19,7 +19,7 @@ import numpy as np
 
 import golden
 
-from .tbutil import Checker, Sink, Source, TbContext, run_streams, start
+from .tbutil import Scoreboard, Sink, Source, TbContext, run_streams, start
 
 
 def _setup():
@@ -52,7 +52,7 @@ async def _run(dut, ctx, sc, weight, act, lanes, chk, sums_a, sums_w, p_valid, p
     sink = Sink(dut, o_stream, p_ready)
     chk.start_clock()
     cycles = await run_streams(
-        dut, [(src, beats)], [sink], [len(sums_a)], rng, start_cycle=chk.cycles
+        dut, [[(src, beats)]], [sink], [len(sums_a)], rng, start_cycle=chk.cycles
     )
     chk.stop_clock()
     chk.cycles += cycles
@@ -79,7 +79,7 @@ async def _run(dut, ctx, sc, weight, act, lanes, chk, sums_a, sums_w, p_valid, p
 @cocotb.test()
 async def test_random(dut):
     ctx, sc, weight, act, lanes = _setup()
-    chk = Checker(ctx, "test_random")
+    chk = Scoreboard(ctx, "test_random")
     rng = ctx.rng("random")
     await start(dut)
     n_sums = int(ctx.opt("sums", 400, quick=80))
@@ -100,7 +100,7 @@ async def test_random(dut):
 @cocotb.test()
 async def test_extremes(dut):
     ctx, sc, weight, act, lanes = _setup()
-    chk = Checker(ctx, "test_extremes")
+    chk = Scoreboard(ctx, "test_extremes")
     rng = ctx.rng("extremes")
     k_max = int(sc.parameters.get("k_max") or lanes)
     beats = max(1, k_max // lanes)

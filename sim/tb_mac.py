@@ -1,18 +1,20 @@
-"""cocotb testbench of the exported MAC: ``acc <= (clear ? 0 : acc) + a * ints[w]`` with ``en``.
+"""cocotb testbench of the exported MAC: the update rule ``golden.MAC_UPDATE`` on every edge.
 
-Expected products come from ``golden.accumulate`` on the full (a, code) table of the
-registered format (``golden.FORMATS``, never the sidecar's copy of the table), so a wrong
-decoder entry in the design fails here.
+Every expected ``acc`` trace is ``golden.mac_trace`` (the cycle-level reference of the MAC
+contract, with products from the registered format ``golden.FORMATS``, never the sidecar's
+copy of the table), so a wrong decoder entry or a wrong ``en``/``clear``/``rst`` priority in
+the design fails here.
 
 Tests:
 
 - ``test_exhaustive``: every (a, code) pair, one per cycle with ``en=clear=1``, in a
   shuffled order; the next cycle's ``acc`` must be exactly the product.
 - ``test_sequences``: random ``en`` / ``clear`` / ``rst`` / operands; ``acc`` checked every
-  cycle against the contract applied to golden products.
-- ``test_acc_extremes``: for each sign combination of the extreme operands, ``k_max``
-  worst-case products accumulated; every intermediate and the final value (the exact
-  ``golden.accumulate``) must come out, proving the accumulator holds the documented K.
+  cycle.
+- ``test_acc_extremes``: the exported width is the registry's and ``golden.check_acc_width``
+  accepts it for ``k_max``; then, for each sign combination of the extreme operands,
+  ``k_max`` worst-case products accumulated, every running sum checked, the last one equal
+  to the exact ``golden.accumulate``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import dataclasses
 
 import cocotb
 import numpy as np
+from cocotb.triggers import FallingEdge
 
 import golden
 
-from .tbutil import Checker, TbContext, start
+from .tbutil import Scoreboard, TbContext, start
 
 
 def _setup():
@@ -32,17 +35,18 @@ def _setup():
     sc = ctx.sidecar
     weight = golden.get(sc.weight_format_name)
     act = golden.get(sc.parameters.get("act_format", "int8"))
-    # The product table from the golden kernel: table[a - min_a, code] = a * ints[code].
     a_values = np.arange(min(act.ints), max(act.ints) + 1, dtype=np.int64)
     codes = np.arange(1 << weight.bits, dtype=np.int64)
-    table = golden.accumulate(a_values[:, None], codes[:, None], weight, act)
-    return ctx, weight, act, a_values, codes, table
+    return ctx, weight, act, a_values, codes
+
+
+def _trace(weight, act, a, w, en, clear, rst=None, acc_width=None) -> np.ndarray:
+    """The expected ``acc`` after each edge: ``golden.mac_trace``."""
+    return golden.mac_trace(a, w, en, clear, rst, weight=weight, act=act, acc_width=acc_width)
 
 
 async def _drive(dut, a, w, en, clear, rst=None) -> np.ndarray:
     """Apply one (a, w, en, clear[, rst]) per cycle; return ``acc`` after each edge."""
-    from cocotb.triggers import FallingEdge
-
     fall = FallingEdge(dut.clk)
     acc_h, a_h, w_h, en_h, clear_h, rst_h = dut.acc, dut.a, dut.w, dut.en, dut.clear, dut.rst
     n = len(a)
@@ -74,8 +78,8 @@ async def _drive(dut, a, w, en, clear, rst=None) -> np.ndarray:
 
 @cocotb.test()
 async def test_exhaustive(dut):
-    ctx, weight, act, a_values, codes, table = _setup()
-    chk = Checker(ctx, "test_exhaustive")
+    ctx, weight, act, a_values, codes = _setup()
+    chk = Scoreboard(ctx, "test_exhaustive")
     await start(dut)
     aa, cc = np.meshgrid(a_values, codes, indexing="ij")
     pairs = np.stack([aa.ravel(), cc.ravel()], axis=1)
@@ -86,7 +90,7 @@ async def test_exhaustive(dut):
     got = await _drive(dut, a, w, ones, ones)
     chk.stop_clock()
     chk.cycles = len(a)
-    expected = table[a - a_values[0], w]
+    expected = _trace(weight, act, a, w, ones, ones)
     chk.compare(
         expected,
         got,
@@ -107,8 +111,8 @@ async def test_exhaustive(dut):
 
 @cocotb.test()
 async def test_sequences(dut):
-    ctx, weight, act, a_values, codes, table = _setup()
-    chk = Checker(ctx, "test_sequences")
+    ctx, weight, act, a_values, codes = _setup()
+    chk = Scoreboard(ctx, "test_sequences")
     rng = ctx.rng("sequences")
     n = int(ctx.opt("sequence_cycles", 20000, quick=4000))
     await start(dut)
@@ -121,18 +125,8 @@ async def test_sequences(dut):
     got = await _drive(dut, a, w, en, clear, rst)
     chk.stop_clock()
     chk.cycles = n
-    # The MAC contract applied to golden products: rst clears; en updates; clear restarts.
-    prod = table[a - a_values[0], w]
-    expected = np.zeros(n, dtype=np.int64)
-    acc = 0
-    for i in range(n):
-        if rst[i]:
-            acc = 0
-        elif en[i]:
-            acc = (0 if clear[i] else acc) + int(prod[i])
-        expected[i] = acc
     chk.compare(
-        expected,
+        _trace(weight, act, a, w, en, clear, rst, acc_width=ctx.sidecar.acc_width),
         got,
         np.arange(n),
         "acc after cycle {row}",
@@ -144,15 +138,15 @@ async def test_sequences(dut):
 
 @cocotb.test()
 async def test_acc_extremes(dut):
-    ctx, weight, act, a_values, codes, table = _setup()
-    chk = Checker(ctx, "test_acc_extremes")
+    ctx, weight, act, a_values, codes = _setup()
+    chk = Scoreboard(ctx, "test_acc_extremes")
     sc = ctx.sidecar
-    k_max = int(sc.parameters.get("k_max") or ctx.opt("k_max", 4096))
-    acc_width = sc.acc_width
-    # The width the design has must be the documented rule, and must hold the exact bound.
-    rule = golden.acc_width_for(k_max, act, weight)
-    if acc_width != rule:
-        chk.fail(0, "acc_width", rule, acc_width, f"golden.acc_width_for({k_max}) vs sidecar")
+    k_max, acc_width = int(sc.parameters["k_max"]), sc.acc_width
+    # The exported design is the registry's point, and its width holds k_max products.
+    point = ctx.designs.get("dut", {})
+    for key, got in (("acc_width", acc_width), ("k_max", k_max)):
+        if key in point and point[key] != got:
+            chk.fail(0, key, point[key], got, "hw registry point vs exported sidecar")
     golden.check_acc_width(k_max, acc_width, act, weight)  # raises if it could overflow
     await start(dut)
     a_ext = (min(act.ints), max(act.ints))
@@ -169,11 +163,10 @@ async def test_acc_extremes(dut):
             chk.start_clock()
             got = await _drive(dut, a, w, en, clear)
             chk.stop_clock()
-            # Running sums of the first k products, each an exact golden dot product of
-            # length k; the last one is the K = k_max result.
+            # Running sums of the first k products (the trace raises if one would not fit
+            # acc_width); the last one is the exact K = k_max dot product.
+            expected = _trace(weight, act, a, w, en, clear, acc_width=acc_width)
             final = int(golden.accumulate(a[None, :], w[None, :], weight, act)[0, 0])
-            step = int(table[a0 - a_values[0], w0])
-            expected = np.arange(1, k_max + 1, dtype=np.int64) * step
             if expected[-1] != final:
                 chk.fail(total_cycles + k_max - 1, "golden final", final, int(expected[-1]))
             chk.compare(
@@ -190,6 +183,7 @@ async def test_acc_extremes(dut):
     chk.extra = {
         "k_max": k_max,
         "acc_width": acc_width,
+        "min_acc_width": golden.min_acc_width(k_max, act, weight),
         "finals": finals,
         "headroom_bits": float(np.log2(hi / max(abs(v) for v in finals.values()))),
         "range": [lo, hi],

@@ -22,9 +22,9 @@ import cocotb
 import numpy as np
 
 import golden
-from golden.kernels import M_MAX, M_MIN, SH_MAX, SH_MIN
+from golden.contract import M_BITS, M_MAX, M_MIN, Q_MAX, SH_MAX, SH_MIN
 
-from .tbutil import Checker, Sink, Source, TbContext, run_streams, start
+from .tbutil import Scoreboard, Sink, Source, TbContext, run_streams, start
 
 
 def _setup():
@@ -48,7 +48,7 @@ async def _run(dut, chk, lanes, i_stream, o_stream, acc, M, sh, p_valid, p_ready
     src, sink = Source(dut, i_stream, p_valid), Sink(dut, o_stream, p_ready)
     chk.start_clock()
     cycles = await run_streams(
-        dut, [(src, beats)], [sink], [len(beats)], rng, start_cycle=chk.cycles
+        dut, [[(src, beats)]], [sink], [len(beats)], rng, start_cycle=chk.cycles
     )
     chk.stop_clock()
     chk.cycles += cycles
@@ -71,7 +71,7 @@ async def _run(dut, chk, lanes, i_stream, o_stream, acc, M, sh, p_valid, p_ready
 @cocotb.test()
 async def test_random(dut):
     ctx, sc, lanes, i_stream, o_stream = _setup()
-    chk = Checker(ctx, "test_random")
+    chk = Scoreboard(ctx, "test_random")
     rng = ctx.rng("random")
     aw = sc.acc_width
     n = int(ctx.opt("values", 12000, quick=3000))
@@ -82,7 +82,7 @@ async def test_random(dut):
     # Half of the values near the int8 range: pick sh so that acc*M >> sh is around ±200.
     near = rng.random(n) < 0.5
     mag = np.floor(np.log2(np.maximum(np.abs(acc), 1))).astype(np.int64)
-    sh_near = np.clip(mag + 31 - rng.integers(5, 9, n), SH_MIN, SH_MAX)
+    sh_near = np.clip(mag + M_BITS - rng.integers(5, 9, n), SH_MIN, SH_MAX)
     sh = np.where(near, sh_near, sh)
     await start(dut)
     for p_valid, p_ready, label in ((0.9, 0.9, "light back-pressure"), (0.5, 0.3, "heavy")):
@@ -109,28 +109,37 @@ async def test_random(dut):
 @cocotb.test()
 async def test_boundaries(dut):
     ctx, sc, lanes, i_stream, o_stream = _setup()
-    chk = Checker(ctx, "test_boundaries")
+    chk = Scoreboard(ctx, "test_boundaries")
     rng = ctx.rng("boundaries")
     aw = sc.acc_width
     lo, hi = -(2 ** (aw - 1)), 2 ** (aw - 1) - 1
     accs = {lo, lo + 1, -1, 0, 1, hi - 1, hi}
-    accs |= {
-        v for v in (-255, -254, -253, -127, -128, 127, 128, 253, 254, 255, 256) if lo <= v <= hi
-    }
-    shs = [1, 2, 30, 31, 32, 62, 63]
+    # Around the clamp thresholds: +-Q_MAX at shift 0, +-2 * Q_MAX (one bit shifted out).
+    near_clamp = [
+        Q_MAX - 1,
+        Q_MAX,
+        Q_MAX + 1,
+        2 * Q_MAX - 1,
+        2 * Q_MAX,
+        2 * Q_MAX + 1,
+        2 * Q_MAX + 2,
+    ]
+    accs |= {v for q in near_clamp for v in (q, -q) if lo <= v <= hi}
+    # Both ends of the shift field and around the multiplier's width (M ~ 2**(M_BITS-1)).
+    shs = [SH_MIN, SH_MIN + 1, M_BITS - 1, M_BITS, M_BITS + 1, SH_MAX - 1, SH_MAX]
     Ms = [M_MIN, M_MIN + 1, M_MAX - 1]
     grid = np.array([(a, m, s) for a in sorted(accs) for m in Ms for s in shs], dtype=np.int64)
-    # Exact ties: M = 2**30 and acc = odd * 2**(sh-31) make acc*M = odd * 2**(sh-1).
+    # Exact ties: M = 2**(M_BITS-1) and acc = odd * 2**(sh-M_BITS) make acc*M = odd * 2**(sh-1).
     ties = []
-    for s in range(31, SH_MAX + 1):
-        base = 1 << (s - 31)
+    for s in range(M_BITS, SH_MAX + 1):
+        base = 1 << (s - M_BITS)
         for odd in (1, 3, 253, 255, 257, -1, -3, -253, -255, -257):
             a = odd * base
             if lo <= a <= hi:
                 ties.append((a, M_MIN, s))
-    # For sh <= 30: M = 2**30 + 2**(sh-1) gives acc*M = 2**30*acc + 2**(sh-1)*acc, a tie
+    # For sh < M_BITS: M = M_MIN + 2**(sh-1) gives acc*M = M_MIN*acc + 2**(sh-1)*acc, a tie
     # for every odd acc.
-    for s in range(1, 31):
+    for s in range(SH_MIN, M_BITS):
         for a in (1, 3, 12345, -1, -3, -12345):
             if lo <= a <= hi:
                 ties.append((a, M_MIN + (1 << (s - 1)), s))

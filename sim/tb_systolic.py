@@ -20,7 +20,7 @@ import numpy as np
 
 import golden
 
-from .tbutil import Checker, Sink, Source, TbContext, run_concurrent, run_streams, start
+from .tbutil import Scoreboard, Sink, Source, TbContext, run_streams, start
 
 
 def _setup():
@@ -33,15 +33,15 @@ def _setup():
 
 
 def tile_phases(sc, w_src, a_src, tiles):
-    """Phases for ``run_streams``: per tile, its weight load then its vectors.
+    """Phases for ``run_streams``: per tile, its weight load, then its vectors.
 
     ``tiles`` is a list of ``(W[R, C] codes, a[T, R], psum[T, C])``.
     """
     w_in, a_in = sc.stream("w_in"), sc.stream("a_in")
     phases = []
     for W, a, psum in tiles:
-        phases.append((w_src, w_in.payload.pack_root(W)))
-        phases.append((a_src, a_in.payload.pack(len(a), a=a, psum=psum)))
+        phases.append([(w_src, w_in.payload.pack_root(W))])
+        phases.append([(a_src, a_in.payload.pack(len(a), a=a, psum=psum))])
     return phases
 
 
@@ -76,17 +76,15 @@ async def run_tiles(dut, ctx, sc, weight, act, chk, tiles, p_valid, p_ready, rng
 
 
 def _psum_range(sc, weight, act, rows) -> tuple[int, int]:
-    """Partial sums that cannot overflow the accumulator after adding one tile."""
-    lo = -(2 ** (sc.acc_width - 1))
-    hi = 2 ** (sc.acc_width - 1) - 1
-    worst = rows * act.max_int * weight.max_int
-    return lo + worst, hi - worst
+    """Partial sums that cannot overflow the accumulator after adding one tile's products."""
+    lo, hi = golden.acc_range(rows, act, weight)
+    return -(2 ** (sc.acc_width - 1)) - lo, 2 ** (sc.acc_width - 1) - 1 - hi
 
 
 @cocotb.test()
 async def test_random(dut):
     ctx, sc, weight, act, rows, cols = _setup()
-    chk = Checker(ctx, "test_random")
+    chk = Scoreboard(ctx, "test_random")
     rng = ctx.rng("random")
     await start(dut)
     n_tiles = int(ctx.opt("tiles", 10, quick=3))
@@ -117,7 +115,7 @@ async def test_random(dut):
 @cocotb.test()
 async def test_extremes(dut):
     ctx, sc, weight, act, rows, cols = _setup()
-    chk = Checker(ctx, "test_extremes")
+    chk = Scoreboard(ctx, "test_extremes")
     rng = ctx.rng("extremes")
     k_max = int(sc.parameters.get("k_max") or rows)
     codes = sorted({int(np.argmin(weight.ints_array)), int(np.argmax(weight.ints_array))})
@@ -167,7 +165,7 @@ async def test_throughput(dut):
     regular run it is a short full-rate check that the array sustains one vector per cycle.
     """
     ctx, sc, weight, act, rows, cols = _setup()
-    chk = Checker(ctx, "test_throughput")
+    chk = Scoreboard(ctx, "test_throughput")
     rng = ctx.rng("throughput")
     n = int(ctx.opt("throughput_vectors", 2000, quick=500))
     W = rng.integers(0, 1 << weight.bits, (rows, cols))
@@ -196,7 +194,7 @@ async def test_overlapped_loads(dut):
     accepted) before the vector was accepted — the contract's "a complete load replaces the
     weights for all later activation vectors" — with no vector lost or duplicated."""
     ctx, sc, weight, act, rows, cols = _setup()
-    chk = Checker(ctx, "test_overlapped_loads")
+    chk = Scoreboard(ctx, "test_overlapped_loads")
     rng = ctx.rng("overlapped")
     n_loads = int(ctx.opt("overlap_loads", 12, quick=4))
     n_vec = int(ctx.opt("overlap_vectors", 600, quick=150))
@@ -209,20 +207,23 @@ async def test_overlapped_loads(dut):
     w_src, a_src = Source(dut, w_in, 1.0), Source(dut, a_in, 0.7)
     sink = Sink(dut, o, 0.6)
     chk.start_clock()
-    chk.cycles += await run_streams(dut, [(w_src, w_in.payload.pack_root(Ws[0]))], [], [], rng)
+    chk.cycles += await run_streams(dut, [[(w_src, w_in.payload.pack_root(Ws[0]))]], [], [], rng)
     w_src.p_valid = 0.03  # occasional loads while vectors stream
+    w_src.accepted.clear()
     later = [beat for W in Ws[1:] for beat in w_in.payload.pack_root(W)]
-    cycles, accepted = await run_concurrent(
+    vectors = a_in.payload.pack(n_vec, a=a, psum=psum)
+    cycles = await run_streams(
         dut,
-        [(w_src, later), (a_src, a_in.payload.pack(n_vec, a=a, psum=psum))],
+        [[(w_src, later), (a_src, vectors)]],
         [sink],
         [n_vec],
         rng,
+        start_cycle=chk.cycles,
     )
     chk.stop_clock()
     # Load k (1-based over Ws[1:]) completes when its last beat is accepted.
-    done_at = [accepted[0][k * rows - 1] for k in range(1, n_loads + 1)]
-    load_of = np.searchsorted(np.array(done_at), np.array(accepted[1]), side="left")
+    done_at = [w_src.accepted[k * rows - 1] for k in range(1, n_loads + 1)]
+    load_of = np.searchsorted(np.array(done_at), np.array(a_src.accepted), side="left")
     expected = np.stack(
         [
             psum[v] + golden.accumulate(a[v : v + 1], Ws[load_of[v]].T, weight, act)[0]
@@ -232,7 +233,7 @@ async def test_overlapped_loads(dut):
     chk.compare(
         expected,
         o.payload.unpack(sink.words),
-        [chk.cycles + c for c in sink.cycles],
+        sink.cycles,
         "output vector {row}, column {col} (overlapped loads)",
         macs_per_row=rows * cols,
         context=f"{n_loads} loads during {n_vec} vectors",

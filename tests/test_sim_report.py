@@ -1,19 +1,25 @@
-"""sim.report, the failure formatter, the formal miter generator and the run plumbing
-(no simulator needed)."""
+"""sim.report, the scoreboard, the formal miter generator and the run plumbing (no simulator
+needed)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
 
 import numpy as np
 import pytest
 
 import golden
-from sim import formal
+import hw
+from sim import formal, toolchain
 from sim.__main__ import _matches
+from sim.export import FAULT_ENV, weight_format_for_export, wrapper_sidecar, wrapper_verilog
 from sim.report import Mismatch, Result, append_result, format_table, load_results, write_summary
-from sim.runner import FAULT_ENV, _weight_format_for_export, wrapper_sidecar, wrapper_verilog
-from sim.tbutil import Checker, TbContext
+from sim.runner import junit_cases, merge_junit
+from sim.tbutil import Scoreboard, TbContext
+from tools import ToolError
 
 
 def test_mismatch_message_names_test_config_cycle_element_expected_got():
@@ -41,6 +47,10 @@ def test_summary_files_and_table(tmp_path):
     assert "FAIL" in table and "1 FAILED" in table and "wave: /x/dump.fst" in table
     assert json.loads(write_summary(results[:1], tmp_path)[1].read_text())["passed"] is True
     assert json.loads(write_summary([], tmp_path)[1].read_text())["passed"] is False
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (md, js):  # ordinary build outputs: 0666 under the umask, never mkstemp's 0600
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 def test_results_file_appends(tmp_path):
@@ -57,8 +67,8 @@ def _ctx(tmp_path) -> TbContext:
     return TbContext("cfg", None, tmp_path / "res.json", 1, False, {})
 
 
-def test_checker_reports_first_mismatch_and_counts_only_equal_results(tmp_path):
-    chk = Checker(_ctx(tmp_path), "test_x")
+def test_scoreboard_reports_first_mismatch_and_counts_only_equal_results(tmp_path):
+    chk = Scoreboard(_ctx(tmp_path), "test_x")
     exp = np.array([[1, 2], [3, 4], [5, 6]])
     assert chk.compare(exp, exp.copy(), [10, 11, 12], "row {row} col {col}", macs_per_row=8)
     assert chk.macs == 24
@@ -75,8 +85,8 @@ def test_checker_reports_first_mismatch_and_counts_only_equal_results(tmp_path):
     assert load_results(tmp_path / "res.json")[0].passed is False
 
 
-def test_checker_reports_missing_outputs(tmp_path):
-    chk = Checker(_ctx(tmp_path), "test_y")
+def test_scoreboard_reports_missing_outputs(tmp_path):
+    chk = Scoreboard(_ctx(tmp_path), "test_y")
     assert not chk.compare(np.zeros((3, 2)), np.zeros((2, 2)), [5, 6], "vector {row}")
     assert chk.mismatch.expected == 3 and chk.mismatch.got == 2
 
@@ -85,10 +95,39 @@ def test_checker_reports_missing_outputs(tmp_path):
 def test_formal_reference_table_is_golden(name):
     fmt = golden.get(name)
     text = formal.reference_verilog(fmt, 25, "miter", "dut")
+    width = golden.product_width("int8", fmt)
     for code, v in enumerate(fmt.ints):
-        assert f"{fmt.bits}'d{code}: value = {'-' if v < 0 else ''}" in text
-        assert f"'sd{abs(v)};" in text
+        assert f"{fmt.bits}'d{code}: value = {'-' if v < 0 else ''}{width}'sd{abs(v)};" in text
+    assert f"reg signed [{width - 1}:0] value;" in text
     assert "assert (acc == ref_acc)" in text
+
+
+def test_formal_update_is_rendered_from_golden_mac_update():
+    text = formal.reference_verilog(golden.get("dint4"), 25, "miter", "dut")
+    assert (
+        "ref_acc <= rst ? 25'd0 : !en ? ref_acc : clear ? product_acc : ref_acc + product_acc;"
+        in text
+    )
+    # A different table renders a different reference (the miter follows golden, not a copy).
+    swapped = (("rst", "0"), ("clear", "product"), ("!en", "acc"), ("", "acc + product"))
+    assert formal.update_expression(8, swapped) == (
+        "rst ? 8'd0 : clear ? product_acc : !en ? ref_acc : ref_acc + product_acc"
+    )
+    with pytest.raises(ValueError, match="unconditional"):
+        formal.update_expression(8, (("rst", "0"), ("!en", "acc")))
+
+
+def test_formal_proves_the_registry_macs():
+    points = formal.mac_points()
+    assert points == [p for p in hw.sim_points() if p.level == "mac"]
+    assert {(p.weight_format, p.style) for p in points} == {
+        (f, s) for f in golden.FORMATS for s in hw.STYLES
+    }
+    assert {p.k_max for p in points} == {hw.ACC_K}
+    assert [j.name for j in formal.proof_jobs("b")][:2] == [
+        "formal-mac-int8-mul",
+        "formal-mac-int8-shiftadd",
+    ]
 
 
 def test_formal_counterexample_message():
@@ -109,20 +148,33 @@ def test_formal_counterexample_message():
     assert "expected acc=-60, got acc=-75" in msg
 
 
-def test_acc_width_rule_holds_for_every_format():
-    results = formal.check_acc_widths(4096)
-    assert len(results) == len(golden.FORMATS) and all(r.passed for r in results)
-    assert all(r.extra["acc_width"] >= r.extra["needed"] for r in results)
+def test_acc_width_check_covers_every_verified_accumulator():
+    points = [p for p in hw.sim_points() if p.level != "requant"]
+    results = formal.check_acc_widths(points)
+    assert all(r.passed for r in results)
+    assert {r.config for r in results} == {
+        f"{p.weight_format}-k{p.k_max}-a{p.acc_width}" for p in points
+    }
+    for r in results:
+        fmt = r.config.rsplit("-k", 1)[0]
+        assert r.extra["needed"] == golden.min_acc_width(hw.ACC_K, "int8", fmt)
+        assert r.extra["acc_width"] >= r.extra["needed"]
+
+
+def test_acc_width_check_fails_a_too_narrow_accumulator():
+    narrow = hw.DesignPoint("mac", "int8", acc_width_fixed=golden.min_acc_width(256) - 1)
+    (r,) = formal.check_acc_widths([narrow])
+    assert not r.passed and "can overflow" in r.message
 
 
 def test_fault_hook_changes_only_the_named_format(monkeypatch):
     monkeypatch.setenv(FAULT_ENV, "dint4:3:5")
-    broken = _weight_format_for_export("dint4")
+    broken = weight_format_for_export("dint4")
     assert broken.ints[3] == 5 and golden.get("dint4").ints[3] == 4
-    assert _weight_format_for_export("int4") is golden.get("int4")
+    assert weight_format_for_export("int4") is golden.get("int4")
     monkeypatch.setenv(FAULT_ENV, "garbage")
     with pytest.raises(ValueError, match="FORMAT:CODE:INT"):
-        _weight_format_for_export("dint4")
+        weight_format_for_export("dint4")
 
 
 def test_wrapper_renames_ports_and_streams():
@@ -161,21 +213,46 @@ def test_only_patterns():
     assert not _matches("dot-int8-l8", ["mac-*"]) and _matches("x", [])
 
 
+def test_junit_recovers_tests_that_died_without_a_record(tmp_path):
+    xml = tmp_path / "results.xml"
+    xml.write_text(
+        "<testsuites><testsuite>"
+        '<testcase name="test_a"/>'
+        '<testcase name="test_b"><failure message="AssertionError: boom&#10;more"/></testcase>'
+        '<testcase name="test_c"><error message="Timeout"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    cases = junit_cases(xml)
+    assert cases == [
+        ("test_a", True, ""),
+        ("test_b", False, "AssertionError: boom"),
+        ("test_c", False, "Timeout"),
+    ]
+    recorded = [Result("test_a", "cfg", True, macs=5), Result("test_c", "cfg", True)]
+    merged = merge_junit(recorded, cases, "cfg")
+    assert [(r.test, r.passed) for r in merged] == [
+        ("test_a", True),
+        ("test_c", False),
+        ("test_b", False),
+    ]
+    assert merged[0].macs == 5
+    assert merged[2].message == "test_b [cfg] AssertionError: boom"
+    assert junit_cases(tmp_path / "missing.xml") == []
+
+
 def test_missing_simulator_names_the_fix(monkeypatch):
-    import shutil
-
-    from sim import toolchain
-
     real = shutil.which
-    monkeypatch.setattr(
-        toolchain.shutil, "which", lambda exe, *a, **k: None if exe == "iverilog" else real(exe)
-    )
-    with pytest.raises(toolchain.ToolchainError, match="apt-get install iverilog"):
+
+    def without(name):
+        return lambda exe, *a, **k: None if exe == name else real(exe, *a, **k)
+
+    monkeypatch.setattr(shutil, "which", without("iverilog"))
+    with pytest.raises(
+        ToolError, match="iverilog not found: install with apt-get install iverilog"
+    ):
         toolchain.prepare("icarus")
-    monkeypatch.setattr(
-        toolchain.shutil, "which", lambda exe, *a, **k: None if exe == "perl" else real(exe)
-    )
-    with pytest.raises(toolchain.ToolchainError, match="perl"):
+    monkeypatch.setattr(shutil, "which", without("perl"))
+    with pytest.raises(ToolError, match="perl not found: install with"):
         toolchain.prepare("verilator")
-    with pytest.raises(toolchain.ToolchainError, match="choose one of"):
+    with pytest.raises(ValueError, match="choose one of"):
         toolchain.prepare("modelsim")
