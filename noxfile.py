@@ -59,7 +59,19 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (ratios measured side by side in one run; not tests)."""
+    """Benchmarks (measured side by side, median of alternating repeats; not tests).
+
+    ``nox -s bench`` reports each target and exits 0 unless a verification failed;
+    ``nox -s bench -- --check`` passes ``--check`` to both benches and fails the session when
+    a target is missed (both still run). Other arguments go to ``python -m golden.bench``.
+    """
     _install(session, "sim")
-    session.run("python", "-m", "golden.bench", *session.posargs)
-    session.run("python", "-m", "sim", "bench")
+    sim_args = ["--check"] if "--check" in session.posargs else []
+    failed = []
+    for cmd in (["golden.bench", *session.posargs], ["sim", "bench", *sim_args]):
+        try:
+            session.run("python", "-m", *cmd)
+        except nox.command.CommandFailed:
+            failed.append(f"python -m {' '.join(cmd)}")
+    if failed:
+        session.error(f"failed: {'; '.join(failed)}")

@@ -1,18 +1,20 @@
 """``python -m sim``: RTL verification of the exported Verilog (what ``nox -s sim`` runs).
 
     python -m sim [--only PATTERN] [--simulator verilator|icarus] [--jobs N] [--quick]
-    python -m sim bench [--vectors N]
+    python -m sim bench [--repeat N] [--vectors N] [--check [--min-rate R]]
 
 The default run exports every configuration with ``hw``, builds it with Verilator (cached
 under ``build/sim/<config>/``), runs the cocotb testbenches against ``golden``, proves the
 MAC formally for every format and style, prints a summary table, writes it to
-``build/sim/summary.{md,json}`` and exits non-zero on any failure.
+``build/sim/summary.{md,json}`` (a partial run -- ``--only``, ``--quick``, another simulator
+or data directory -- to ``summary-<selection>.{md,json}`` beside it) and exits 1 on any
+failure. Bad input (an option, a data directory, a pattern that selects nothing) is one line
+``error: ...; ...`` and exit status 2 before anything is built or written.
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import functools
 import logging
 import os
@@ -20,62 +22,188 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
+import tools
+from tools import Job
 
-import golden
-from tools import Job, ToolError
+tools.cli.require("amaranth", "sim", "python -m sim")
 
-from . import bench, configs, formal, runner, toolchain
-from .build import prepare_env
-from .report import format_table, write_summary
+from tqdm import tqdm  # noqa: E402
+
+from . import bench, configs, formal, runner, toolchain  # noqa: E402
+from .build import prepare_env  # noqa: E402
+from .errors import SimError  # noqa: E402
+from .report import format_table, write_summary  # noqa: E402
+from .selection import Selection, data_dir, select  # noqa: E402
+
+#: Options of a verification run, and of ``python -m sim bench`` only (dest: flag).
+RUN_ONLY = {
+    "only": "--only",
+    "quick": "--quick",
+    "simulator": "--simulator",
+    "data_dir": "--data-dir",
+    "waves": "--waves",
+    "formal": "--formal",
+    "list": "--list",
+}
+BENCH_ONLY = {
+    "vectors": "--vectors",
+    "repeat": "--repeat",
+    "check": "--check",
+    "min_rate": "--min-rate",
+}
 
 
-def _matches(name: str, patterns: list[str]) -> bool:
-    if not patterns:
-        return True
-    return any(
-        fnmatch.fnmatch(name, p) if any(ch in p for ch in "*?[") else p in name for p in patterns
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (``error: ...``, exit 2) like every other."""
+
+    def error(self, message: str):
+        raise tools.cli.CliError(f"{message}; see python -m sim --help")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _pattern(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty pattern would select every task")
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m sim",
+        description=__doc__.split("\n")[0],
+        epilog="A full run writes build/sim/summary.{md,json}; a partial run (--only, --quick, "
+        "--simulator icarus, --data-dir) writes summary-<selection>.{md,json} beside it. Bad "
+        "input is one line 'error: ...' and exit status 2; a failed test exits 1.",
     )
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "bench"])
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        type=_pattern,
+        metavar="PATTERN",
+        help="run only tasks whose name matches (glob, or substring); repeatable; "
+        "a pattern that matches no task is an error",
+    )
+    parser.add_argument("--simulator", choices=toolchain.SIMULATORS, help="default: verilator")
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=min(2, os.cpu_count() or 1),
+        help="configurations built and run in parallel (default min(2, cores))",
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer random vectors")
+    parser.add_argument("--build-dir", default=str(runner.BUILD_ROOT))
+    parser.add_argument(
+        "--data-dir",
+        help="real layer tiles (*.npz written by quant); must exist and hold one; "
+        "default: sim/data",
+    )
+    parser.add_argument("--waves", action="store_true", help="always build with FST tracing")
+    parser.add_argument(
+        "--formal", action="store_true", help="run the formal proofs with --simulator icarus too"
+    )
+    parser.add_argument("--list", action="store_true", help="list the task names and exit")
+    b = parser.add_argument_group("bench (python -m sim bench only)")
+    b.add_argument(
+        "--vectors",
+        type=_positive_int,
+        help=f"C++ driver vectors per repeat (default {bench.CXX_VECTORS:,})",
+    )
+    b.add_argument(
+        "--repeat",
+        type=_positive_int,
+        help=f"alternating repeats of the two paths; the median counts (default {bench.REPEATS})",
+    )
+    b.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the target is missed (without it the bench only reports)",
+    )
+    b.add_argument(
+        "--min-rate",
+        type=_positive_float,
+        help="--check's target in verified MACs/s on the fastest path "
+        f"(default {bench.TARGET_RATE:.0e}, the stated 2 M/s)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on any error")
+    return parser
 
 
-def _jobs(args, opts: runner.RunOptions) -> list[Job]:
-    sim_configs = configs.default_configs(Path(args.data_dir))
+def _check_options(args) -> None:
+    """Refuse an option of the other command (it would be ignored silently)."""
+    wrong = BENCH_ONLY if args.command == "run" else RUN_ONLY
+    for dest, flag in wrong.items():
+        if getattr(args, dest) not in (None, False, []):
+            other = "python -m sim bench" if args.command == "run" else "a verification run"
+            raise SimError(f"{flag} is an option of {other}; leave it out of this command")
+    build_dir = Path(args.build_dir)
+    if build_dir.exists() and not build_dir.is_dir():
+        raise SimError(f"--build-dir {build_dir} is a file; give a directory (default build/sim)")
+
+
+def _jobs(args, selection: Selection, opts: runner.RunOptions) -> list[Job]:
+    """The selected tasks; every check (data, patterns, sizes) runs here, nothing is built."""
+    sim_configs = configs.default_configs(selection.data_dir)
     jobs = [runner.config_job(c, opts) for c in sim_configs]
-    if args.simulator == "verilator" or args.formal:
+    if selection.simulator == "verilator" or args.formal:
         jobs += formal.proof_jobs(str(opts.build_root))
     points = configs.verified_points(sim_configs)
     jobs.append(Job("acc-width", functools.partial(formal.check_acc_widths, points), 0))
-    return [j for j in jobs if _matches(j.name, args.only)]
+    layers = [c.name for c in sim_configs if c.testbench == "sim.tb_layer"]
+    chosen = set(select([j.name for j in jobs], selection, layers))
+    return [j for j in jobs if j.name in chosen]
 
 
 def cmd_run(args) -> int:
+    selection = Selection(
+        only=tuple(args.only),
+        quick=args.quick,
+        simulator=args.simulator or "verilator",
+        formal=args.formal,
+        data_dir=data_dir(args.data_dir),
+    )
     opts = runner.RunOptions(
-        simulator=args.simulator,
+        simulator=selection.simulator,
         build_root=Path(args.build_dir),
         jobs=args.jobs,
         quick=args.quick,
         always_waves=args.waves,
     )
-    try:
-        toolchain.prepare(args.simulator)
-        jobs = _jobs(args, opts)
-    except (ToolError, golden.FormatError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    jobs = _jobs(args, selection, opts)
     if args.list:
         for j in jobs:
             print(j.name)
         return 0
-    if not jobs:
-        print(f"error: --only {args.only} matches no configuration; try --list", file=sys.stderr)
-        return 2
-    data = configs.layer_data_files(Path(args.data_dir))
+    toolchain.prepare(selection.simulator)
+    data = configs.layer_data_files(selection.data_dir)
     logging.getLogger("sim").info(
-        "%d tasks on %d workers (%s); layer data files: %s",
+        "%d tasks on %d workers (%s); layer data files: %s; summary: %s.md",
         len(jobs),
         args.jobs,
-        args.simulator,
+        selection.simulator,
         ", ".join(p.name for p in data) or "none (random layer only)",
+        selection.summary_stem(),
     )
     t0 = time.perf_counter()
 
@@ -84,14 +212,15 @@ def cmd_run(args) -> int:
             if not r.passed:
                 tqdm.write(f"FAIL {r.message.splitlines()[0] if r.message else r.test}")
 
-    prepare_env(args.simulator, Path(args.build_dir))
+    prepare_env(selection.simulator, Path(args.build_dir))
     results = runner.run_all(jobs, args.jobs, on_done)
     wall = time.perf_counter() - t0
     failed = [r for r in results if not r.passed]
+    kind = "full run" if selection.full else f"partial run ({selection.describe()})"
     header = (
-        f"`python -m sim` — {args.simulator}, {args.jobs} jobs, "
-        f"{'quick' if args.quick else 'full'} run, {len(results)} results from {len(jobs)} "
-        f"tasks in {wall:.0f} s: {'ALL PASS' if not failed else f'{len(failed)} FAILED'}"
+        f"`python -m sim` — {selection.simulator}, {args.jobs} jobs, {kind}, "
+        f"{len(results)} results from {len(jobs)} tasks in {wall:.0f} s: "
+        f"{'ALL PASS' if not failed else f'{len(failed)} FAILED'}"
     )
     notes = [
         f"{r.config}: {r.extra['layer']}"
@@ -99,7 +228,10 @@ def cmd_run(args) -> int:
         if isinstance(r.extra, dict) and "layer" in r.extra
     ]
     md, js = write_summary(
-        results, Path(args.build_dir), header + "".join(f"\n\n- layer {n}" for n in notes)
+        results,
+        Path(args.build_dir),
+        header + "".join(f"\n\n- layer {n}" for n in notes),
+        stem=selection.summary_stem(),
     )
     print()
     print(format_table(results))
@@ -111,41 +243,19 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "bench"])
-    parser.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="run only tasks whose name matches (glob, or substring); repeatable",
-    )
-    parser.add_argument("--simulator", default="verilator", choices=toolchain.SIMULATORS)
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--quick", action="store_true", help="fewer random vectors")
-    parser.add_argument("--build-dir", default=str(runner.BUILD_ROOT))
-    parser.add_argument(
-        "--data-dir",
-        default=str(configs.DATA_DIR),
-        help="real layer tiles (*.npz written by quant); default: sim/data",
-    )
-    parser.add_argument("--waves", action="store_true", help="always build with FST tracing")
-    parser.add_argument(
-        "--formal", action="store_true", help="run the formal proofs with --simulator icarus too"
-    )
-    parser.add_argument("--list", action="store_true", help="list the task names and exit")
-    parser.add_argument("--vectors", type=int, default=None, help="bench: activation vectors")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+def _main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
     )
-    if args.jobs < 1:
-        parser.error("--jobs must be >= 1")
+    _check_options(args)
     if args.command == "bench":
         return bench.main(args)
     return cmd_run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return tools.cli.run(_main, argv)
 
 
 if __name__ == "__main__":

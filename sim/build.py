@@ -21,6 +21,7 @@ from hw import VERILATOR_ALLOWED_WARNINGS
 from tools import atomic_write
 
 from . import toolchain
+from .errors import SimError
 
 #: Environment variable: share the object cache between build roots (e.g. the tests').
 OBJCACHE_ENV = "SIM_OBJCACHE_DIR"
@@ -102,7 +103,7 @@ def build(
     """Build ``sources`` (top module ``top``) into ``build_dir``; False if already up to date.
 
     ``opt_fast`` is the g++ optimisation of the design's C++ (Verilator's OPT_FAST). A failed
-    build raises RuntimeError with the tail of ``build.log``.
+    build raises :class:`sim.SimError` with the tail of ``build.log``.
     """
     # cocotb is imported here, not at module level, so that without the sim extra
     # `python -m sim` reports toolchain.prepare's "cocotb not found: install with ..."
@@ -134,7 +135,7 @@ def build(
         )
     except (SystemExit, Exception) as e:
         tail = log_file.read_text()[-3000:] if log_file.exists() else ""
-        raise RuntimeError(f"{label or top}: {simulator} build failed ({e}):\n{tail}") from None
+        raise SimError(f"{label or top}: {simulator} build failed ({e}):\n{tail}") from None
     finally:
         os.environ["MAKEFLAGS"] = makeflags
     atomic_write(stamp_file, stamp)

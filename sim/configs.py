@@ -16,11 +16,24 @@ import golden
 import hw
 from golden import layerfile
 
+from .errors import SimError
+
 #: Where the quantization front-end commits real layer tiles (``quant`` writes them).
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: The random-data layer run (tokens x inputs x outputs).
 RANDOM_LAYER = {"T": 12, "K": 64, "N": 16}
+
+#: From this many MACs per cycle on (a 16x16 array), exporting and building a design prints a
+#: line per stage (elaborate, Verilog, Verilator build): each takes from seconds to minutes.
+PROGRESS_MACS = 256
+
+#: The largest design sim builds, in MACs per cycle (16x16). Converting to Verilog and the
+#: Verilator build grow with the array: on a 2-core machine a 16x16 array takes ~10 s to
+#: convert and ~1.5 min to export and build, a 32x32 ~45 s to convert (8 MB of Verilog) and
+#: ~5.5 min to export and build (measured under load), and cocotb drives every cycle from
+#: Python. Larger configurations are refused when they are made, before anything is exported.
+MAX_ARRAY_MACS = 256
 
 #: The cocotb testbench of each level.
 TESTBENCHES = {
@@ -52,9 +65,34 @@ class SimConfig:
     seed: int = 1
     macs_hint: int = 0
 
+    def __post_init__(self) -> None:
+        for point in self.designs.values():
+            check_size(self.name, point)
+
     @property
     def top(self) -> str:
         return "tb_" + self.name.replace("-", "_").replace(".", "p")
+
+
+def check_size(name: str, point: hw.DesignPoint) -> None:
+    """Refuse a design beyond :data:`MAX_ARRAY_MACS` MACs per cycle (raises SimError)."""
+    if point.macs_per_cycle > MAX_ARRAY_MACS:
+        what = (
+            f"a {point.rows}x{point.columns} array"
+            if point.level == "systolic"
+            else f"a {point.size}-lane {point.level}"
+        )
+        raise SimError(
+            f"{name}: {what} ({point.macs_per_cycle} MACs per "
+            f"cycle) is beyond sim's limit of {MAX_ARRAY_MACS} (16x16): its Verilog export "
+            "and Verilator build take 5 min or more; verify a smaller array of the same "
+            "generator, or raise sim.configs.MAX_ARRAY_MACS"
+        )
+
+
+def shows_progress(config: SimConfig) -> bool:
+    """Whether exporting and building ``config`` print a line per stage (big designs)."""
+    return any(p.macs_per_cycle >= PROGRESS_MACS for p in config.designs.values())
 
 
 def config_name(point: hw.DesignPoint) -> str:
@@ -72,13 +110,13 @@ def config_name(point: hw.DesignPoint) -> str:
         return f"dot-{fmt}-l{point.size}{pipe}{style}"
     if point.level == "systolic":
         return f"systolic-{fmt}-{point.rows}x{point.columns}{style}"
-    raise ValueError(f"sim has no testbench for level {point.level!r}")
+    raise SimError(f"sim has no testbench for level {point.level!r}")
 
 
 def point_config(point: hw.DesignPoint) -> SimConfig:
     """The configuration that verifies one registry point with its level's testbench."""
     if point.level not in TESTBENCHES:
-        raise ValueError(f"sim has no testbench for level {point.level!r}")
+        raise SimError(f"sim has no testbench for level {point.level!r}")
     # Rough count of the MACs the testbench checks: the longest runs start first.
     hint = {
         "mac": 256 << golden.get(point.weight_format).bits,

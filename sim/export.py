@@ -5,6 +5,9 @@ behind ``DesignPoint.build`` and ``python -m hw verilog``) and written by
 ``hw.export_verilog``. Several designs of one configuration (a layer's array and
 requantizer) are instantiated side by side by a generated wrapper module.
 
+A big design (:func:`sim.configs.shows_progress`, 16x16 arrays and up) prints a line per
+stage to stderr (elaborate, Verilog written), since each takes from seconds to minutes.
+
 The fault-injection hook (:data:`FAULT_ENV`) lives here because it changes only what is
 exported, never the expected values.
 """
@@ -14,13 +17,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tqdm import tqdm
 
 import golden
 import hw
 from tools import atomic_write, atomic_write_set
 
-from .configs import SimConfig
+from .configs import SimConfig, shows_progress
+from .errors import SimError
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +50,7 @@ def weight_format_for_export(name: str) -> golden.Format:
         fmt_name, code, new_int = spec.split(":")
         code, new_int = int(code), int(new_int)
     except ValueError:
-        raise ValueError(
-            f"{FAULT_ENV}={spec!r}: expected FORMAT:CODE:INT, e.g. dint4:3:5"
-        ) from None
+        raise SimError(f"{FAULT_ENV}={spec!r}: expected FORMAT:CODE:INT, e.g. dint4:3:5") from None
     if fmt_name != fmt.name:
         return fmt
     values = list(fmt.values)
@@ -66,6 +73,25 @@ def build_point(point: hw.DesignPoint):
     return hw.build_design(**kwargs)
 
 
+def progress(config: SimConfig) -> Callable[[str], None]:
+    """A printer of ``<config>: <stage>`` lines for a big design; a no-op for the others."""
+    if not shows_progress(config):
+        return lambda text: None
+    return lambda text: tqdm.write(f"{config.name}: {text}", file=sys.stderr)
+
+
+def _export_point(point: hw.DesignPoint, name: str, path: Path, say) -> dict:
+    """``hw.export_verilog`` of one point, with a line per stage for a big design."""
+    t0 = time.perf_counter()
+    say(f"elaborating {point.name} ({point.macs_per_cycle} MACs per cycle)")
+    comp = build_point(point)
+    say(f"converting to Verilog {path.name} (a 16x16 array takes ~10 s)")
+    meta = hw.export_verilog(comp, name, path)
+    size = path.stat().st_size / 1e6
+    say(f"wrote {path.name} ({size:.1f} MB) in {time.perf_counter() - t0:.0f} s")
+    return meta
+
+
 def export_config(config: SimConfig, src_dir: Path) -> dict:
     """Export every design of ``config`` into ``src_dir``; return the top sidecar dict.
 
@@ -75,16 +101,16 @@ def export_config(config: SimConfig, src_dir: Path) -> dict:
     each part's sidecar under ``parts``.
     """
     src_dir.mkdir(parents=True, exist_ok=True)
+    say = progress(config)
     if set(config.designs) == {"dut"}:
-        comp = build_point(config.designs["dut"])
-        meta = hw.export_verilog(comp, config.top, src_dir / f"{config.top}.v")
+        meta = _export_point(config.designs["dut"], config.top, src_dir / f"{config.top}.v", say)
         meta["sources"] = [f"{config.top}.v"]
         atomic_write(src_dir / f"{config.top}.json", json.dumps(meta, indent=2))
         return meta
     parts = {}
     for role, point in config.designs.items():
         name = f"{config.top}_{role}"
-        parts[role] = hw.export_verilog(build_point(point), name, src_dir / f"{name}.v")
+        parts[role] = _export_point(point, name, src_dir / f"{name}.v", say)
     meta = wrapper_sidecar(config.top, parts)
     atomic_write_set(
         {

@@ -40,6 +40,7 @@ import hw
 from tools import Job, atomic_write, run_tool
 
 from .configs import config_name
+from .errors import SimError
 from .export import build_point
 from .report import Result
 from .toolchain import INSTALL_SIM
@@ -88,7 +89,7 @@ def update_expression(
 
     *cases, (last_cond, last_next) = table
     if last_cond or any(not cond for cond, _ in cases):
-        raise ValueError("the update table must end with, and only with, an unconditional case")
+        raise SimError("the update table must end with, and only with, an unconditional case")
     expr = term(last_next)
     for cond, nxt in reversed(cases):
         expr = f"{term(cond)} ? {term(nxt)} : {expr}"

@@ -1,7 +1,8 @@
 """Results of simulation runs: the record each test writes, failure messages, the summary.
 
 A testbench appends one :class:`Result` per cocotb test to the configuration's
-results file; the runner collects them and writes ``build/sim/summary.{md,json}``.
+results file; the runner collects them and writes ``build/sim/summary.{md,json}`` (a partial
+run: ``summary-<label>.{md,json}``, see :mod:`sim.selection`), both files as a set.
 """
 
 from __future__ import annotations
@@ -151,15 +152,26 @@ def format_markdown(results: Sequence[Result], header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(results: Sequence[Result], out_dir: Path, header: str = "") -> tuple[Path, Path]:
-    """Write ``summary.md`` and ``summary.json`` into ``out_dir`` (as a set: both or neither);
-    returns both paths."""
+def summary_files(
+    results: Sequence[Result], out_dir: Path, header: str = "", stem: str = "summary"
+) -> dict[Path, str]:
+    """``{<stem>.md: table, <stem>.json: results}`` in ``out_dir`` (for a set write)."""
     out_dir = Path(out_dir)
-    md, js = out_dir / "summary.md", out_dir / "summary.json"
     payload = {
         "passed": all(r.passed for r in results) and bool(results),
         "header": header,
         "results": [r.to_json() for r in results],
     }
-    atomic_write_set({js: json.dumps(payload, indent=1), md: format_markdown(results, header)})
+    return {
+        out_dir / f"{stem}.md": format_markdown(results, header),
+        out_dir / f"{stem}.json": json.dumps(payload, indent=1),
+    }
+
+
+def write_summary(
+    results: Sequence[Result], out_dir: Path, header: str = "", stem: str = "summary"
+) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` and ``<stem>.json`` into ``out_dir`` as a set (both or neither);
+    returns both paths. ``stem`` is ``summary`` for a full run, ``summary-<label>`` else."""
+    md, js = atomic_write_set(summary_files(results, out_dir, header, stem))
     return md, js

@@ -33,7 +33,7 @@ from tools import Job, atomic_write, run_jobs
 
 from .build import build, prepare_env
 from .configs import SimConfig
-from .export import designs_json, export_config
+from .export import designs_json, export_config, progress
 from .report import Result, load_results
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,10 @@ def export_and_build(config: SimConfig, opts: RunOptions, build_dir: Path, waves
     src = Path(opts.build_root).resolve() / config.name / "src"
     meta = export_config(config, src)
     exported = Exported(src / f"{config.top}.json", [src / s for s in meta["sources"]])
-    build_sources(config, exported, build_dir, opts, waves)
+    say, t0 = progress(config), time.perf_counter()
+    say(f"building with {opts.simulator} (a 16x16 array takes ~1.5 min the first time)")
+    built = build_sources(config, exported, build_dir, opts, waves)
+    say(f"built in {time.perf_counter() - t0:.0f} s" if built else "build up to date")
     return exported
 
 

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SimError
+
 _ELEMENT = re.compile(r"^(?P<group>.*)\[(?P<index>\d+)\]$")
 
 
-class SidecarError(ValueError):
+class SidecarError(SimError):
     """The sidecar does not describe what the testbench needs; the message says what is missing."""
 
 

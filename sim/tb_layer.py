@@ -23,6 +23,7 @@ import golden
 from golden import layerfile
 from golden.contract import M_MIN, Q_MAX, Q_MIN, SH_MIN
 
+from .errors import SimError
 from .tbutil import Scoreboard, Sink, Source, TbContext, run_streams, start
 
 
@@ -33,7 +34,7 @@ def load_layer(ctx: TbContext, weight: golden.Format, rng: np.random.Generator):
         whole = layerfile.load(opts["data"])
         tile = whole.slice(layerfile.DEFAULT_TOKENS, layerfile.DEFAULT_OUTPUTS)
         if tile.weight_format.name != weight.name:
-            raise ValueError(
+            raise SimError(
                 f"{opts['data']}: weights are {tile.weight_format.name}, "
                 f"the array was built for {weight.name}"
             )
@@ -63,7 +64,7 @@ async def test_layer(dut):
     weight = golden.get(sa_params["weight_format"])
     rows, cols = int(sa_params["rows"]), int(sa_params["cols"])
     if int(rq_params["lanes"]) != cols:
-        raise ValueError(f"requantizer lanes {rq_params['lanes']} != array columns {cols}")
+        raise SimError(f"requantizer lanes {rq_params['lanes']} != array columns {cols}")
     chk = Scoreboard(ctx, "test_layer")
     rng = ctx.rng("layer")
     a, w, M, sh, expected_y, desc = load_layer(ctx, weight, rng)

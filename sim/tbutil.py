@@ -30,6 +30,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
+from .errors import SimError
 from .report import Mismatch, Result, append_result
 from .sidecar import Sidecar, Stream
 
@@ -54,7 +55,7 @@ class TbContext:
     def load(cls) -> TbContext:
         path = os.environ.get("SIM_CONFIG")
         if not path:
-            raise RuntimeError(
+            raise SimError(
                 "SIM_CONFIG is not set: run testbenches through `python -m sim` "
                 "(sim.runner writes the configuration JSON and points SIM_CONFIG at it)"
             )
@@ -279,7 +280,7 @@ async def run_streams(
     sources = list({id(f.src): f.src for phase in feeds for f in phase}.values())
     want = list(expected_outputs)
     if len(want) != len(sinks):
-        raise ValueError(f"{len(sinks)} sinks but {len(want)} expected output counts")
+        raise SimError(f"{len(sinks)} sinks but {len(want)} expected output counts")
     phase = 0
     active = feeds[0] if feeds else []
     remaining = sum(f.n for f in active)  # beats of this phase not yet accepted

@@ -16,6 +16,8 @@ from pathlib import Path
 from hw import verilator_env, verilator_root
 from tools import ToolError, find_tool
 
+from .errors import SimError
+
 SIMULATORS = ("verilator", "icarus")
 
 #: How to install what the simulation needs (the ``install`` of :func:`tools.find_tool`).
@@ -37,7 +39,7 @@ def prepare(simulator: str) -> None:
     Idempotent; changes only ``os.environ`` (``PATH``, and ``VERILATOR_ROOT`` for Verilator).
     """
     if simulator not in SIMULATORS:
-        raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+        raise SimError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     if importlib.util.find_spec("cocotb") is None:
         raise ToolError(f"cocotb not found: install with {INSTALL_SIM}")
     find_tool("make", INSTALL_MAKE)

@@ -14,10 +14,10 @@ import pytest
 import golden
 import hw
 from sim import formal, toolchain
-from sim.__main__ import _matches
 from sim.export import FAULT_ENV, weight_format_for_export, wrapper_sidecar, wrapper_verilog
 from sim.report import Mismatch, Result, append_result, format_table, load_results, write_summary
 from sim.runner import junit_cases, merge_junit
+from sim.selection import matches as _matches
 from sim.tbutil import Scoreboard, TbContext
 from tools import ToolError
 
