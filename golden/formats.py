@@ -184,8 +184,25 @@ class Format:
         return self.ints_array[c.astype(np.int64)]
 
     def codes_of_ints(self, ints) -> np.ndarray:
-        """Inverse of ``decode_ints`` for representable integers (canonical code per value)."""
-        return self.encode(np.asarray(ints, dtype=np.float64) * 2.0**-self.frac_bits)
+        """Inverse of ``decode_ints``: the canonical code of each integer of ``ints``.
+
+        Raises :class:`FormatError` for a non-integer input or an integer the format cannot
+        represent (no rounding: use :meth:`encode` to round real values).
+        """
+        x = np.asarray(ints)
+        if x.size and not np.issubdtype(x.dtype, np.integer):
+            raise FormatError(
+                f"{self.name}.codes_of_ints: inputs must be integers, got dtype {x.dtype}; "
+                "round real values with encode() instead"
+            )
+        bad = ~np.isin(x, np.asarray(self.ints))
+        if np.any(bad):
+            v = x[bad].reshape(-1)[0]
+            raise FormatError(
+                f"{self.name} cannot represent the integer {v} (its integers are "
+                f"{sorted(set(self.ints))}); round real values with encode() instead"
+            )
+        return self.encode(x.astype(np.float64) * 2.0**-self.frac_bits)
 
     def __repr__(self) -> str:
         return f"Format({self.name!r}, bits={self.bits}, frac_bits={self.frac_bits})"

@@ -227,9 +227,14 @@ def requantize(acc, M, sh) -> np.ndarray:
     against ``acc[T, N]``). Uses int64 when ``|acc| * M`` fits, Python integers
     otherwise.
     """
-    acc = np.asarray(acc)
-    M = np.asarray(M, dtype=np.int64)
-    sh = np.asarray(sh, dtype=np.int64)
+    acc, M, sh = np.asarray(acc), np.asarray(M), np.asarray(sh)
+    for name, v in (("acc", acc), ("M", M), ("sh", sh)):
+        if v.size and not np.issubdtype(v.dtype, np.integer):
+            raise FormatError(
+                f"requantize: {name} must hold integers, got dtype {v.dtype}; the accumulator "
+                "is an exact integer (golden.accumulate), never a float"
+            )
+    M, sh = M.astype(np.int64), sh.astype(np.int64)
     if np.any(M < 0) or np.any(M >= M_MAX):
         raise FormatError(f"requantize: M must be in [0, 2**31), got [{M.min()}, {M.max()}]")
     if np.any(sh < SH_MIN) or np.any(sh > SH_MAX):

@@ -9,7 +9,7 @@ from golden import Format, acc_width_for
 from .dot import DotProduct
 from .mac import MAC
 from .multiplier import MultiplierUnit
-from .params import act_format_of, weight_format_of
+from .params import HwError, act_format_of, weight_format_of
 from .requant import Requantizer
 from .systolic import SystolicArray
 
@@ -53,13 +53,17 @@ def build_design(
     if design in applies:
         extra = sorted(k for k, v in given.items() if v and k not in applies[design])
         if extra:
-            raise ValueError(
+            raise HwError(
                 f"{design} does not take {', '.join(extra)}; it takes "
                 f"{', '.join(sorted(applies[design]))} (and the formats and width)"
             )
+    if design not in applies:
+        raise HwError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+    # The formats are checked for every design, also where they only size a width (requant).
+    weight_format, act_format = weight_format_of(weight_format), act_format_of(act_format)
     if design == "mul":
         if acc_width is not None or k_max is not None:
-            raise ValueError("mul (decoder + multiplier only) has no accumulator: drop the width")
+            raise HwError("mul (decoder + multiplier only) has no accumulator: drop the width")
         return MultiplierUnit(weight_format, act_format, style=style)
     if design == "mac":
         return MAC(weight_format, act_format, acc_width=acc_width, k_max=k_max, style=style)
@@ -86,9 +90,7 @@ def build_design(
     if design == "requant":
         if acc_width is None:
             if k_max is None:
-                raise ValueError("requant needs --acc-width N or --k-max K")
-            acc_width = acc_width_for(
-                k_max, act_format_of(act_format), weight_format_of(weight_format)
-            )
+                raise HwError("requant needs --acc-width N or --k-max K")
+            acc_width = acc_width_for(k_max, act_format, weight_format)
         return Requantizer(lanes if lanes is not None else 1, acc_width, pipeline=pipeline)
-    raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+    raise HwError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")

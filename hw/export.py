@@ -29,14 +29,14 @@ from amaranth.lib import data, stream, wiring
 
 from tools import atomic_write_set
 
+from .names import check_module_name
+from .params import HwError
+
 SIDECAR_VERSION = 1
 
 
 class ExportError(RuntimeError):
     """The converted Verilog does not match the component's signature (a generator bug)."""
-
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # ---- sidecar ----------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def pack_fields(fields: list[dict], values: dict[str, int]) -> int:
         v, w = int(values[f["path"]]), f["width"]
         lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if f["signed"] else (0, (1 << w) - 1)
         if not lo <= v <= hi:
-            raise ValueError(f"payload field {f['path']!r} = {v} is outside [{lo}, {hi}]")
+            raise HwError(f"payload field {f['path']!r} = {v} is outside [{lo}, {hi}]")
         raw |= (v & ((1 << w) - 1)) << f["offset"]
     return raw
 
@@ -170,10 +170,7 @@ def unpack_fields(fields: list[dict], raw: int) -> dict[str, int]:
 
 def to_verilog(component: wiring.Component, name: str) -> str:
     """Verilog text of ``component`` with top module ``name`` (ports named by the signature)."""
-    if not _IDENT.match(name):
-        raise ValueError(
-            f"top module name {name!r} is not a Verilog identifier; use letters, digits and _"
-        )
+    check_module_name(name)
     return verilog.convert(component, name=name, emit_src=False)
 
 
@@ -186,7 +183,7 @@ def export_verilog(component: wiring.Component, name: str, path: str | os.PathLi
     """
     path = Path(path)
     if path.suffix != ".v":
-        raise ValueError(f"Verilog output {str(path)!r} must end in .v (the sidecar gets .json)")
+        raise HwError(f"Verilog output {str(path)!r} must end in .v (the sidecar gets .json)")
     text = to_verilog(component, name)
     meta = sidecar(component, name, path.name, text)
     atomic_write_set({path: text, path.with_suffix(".json"): json.dumps(meta, indent=2) + "\n"})

@@ -23,8 +23,15 @@ from golden import (
     signed_width,
 )
 
+
+class HwError(ValueError):
+    """A hardware parameter (size, style, design, name, option) is not usable; the message says
+    what was wrong and what to do. Format and width errors are ``golden.FormatError``."""
+
+
 # Re-exported for the blocks: the contract numbers themselves live in golden.
 __all__ = [
+    "HwError",
     "act_format_of",
     "check_count",
     "constructing",
@@ -106,7 +113,7 @@ def resolve_acc_width(
 def check_count(name: str, value: int, minimum: int = 1, maximum: int = 4096) -> int:
     """Validate a size parameter (lanes, rows, cols)."""
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
+        raise HwError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
     return value
 
 

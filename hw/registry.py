@@ -31,6 +31,7 @@ from amaranth.lib import wiring
 from golden import FORMATS, acc_width_for, check_acc_width, get
 
 from .designs import build_design
+from .params import HwError
 from .styles import STYLES, effective_style, styles_of
 
 #: Levels, in report order.
@@ -74,23 +75,23 @@ class DesignPoint:
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
-            raise ValueError(f"unknown level {self.level!r}; choose from {', '.join(LEVELS)}")
+            raise HwError(f"unknown level {self.level!r}; choose from {', '.join(LEVELS)}")
         object.__setattr__(self, "weight_format", get(self.weight_format).name)
         object.__setattr__(self, "act_format", get(self.act_format).name)
         if self.style not in STYLES:
-            raise ValueError(f"unknown style {self.style!r}; choose from {', '.join(STYLES)}")
+            raise HwError(f"unknown style {self.style!r}; choose from {', '.join(STYLES)}")
         if self.acc_rule not in ACC_RULES:
-            raise ValueError(
+            raise HwError(
                 f"unknown accumulator rule {self.acc_rule!r}; choose from {', '.join(ACC_RULES)}"
             )
         if self.level in ("mul", "mac") and self.size != 1:
-            raise ValueError(f"level {self.level} has size 1, got {self.size}")
+            raise HwError(f"level {self.level} has size 1, got {self.size}")
         if self.level != "systolic" and self.cols is not None:
-            raise ValueError(f"only systolic arrays have cols, not {self.level}")
+            raise HwError(f"only systolic arrays have cols, not {self.level}")
         if self.level in ("dot", "systolic", "requant") and not 1 <= self.size <= 256:
-            raise ValueError(f"{self.level} size must be in 1..256, got {self.size}")
+            raise HwError(f"{self.level} size must be in 1..256, got {self.size}")
         if self.booth and self.weight_format != BASELINE_FORMAT:
-            raise ValueError("booth applies to the generic int8 multiplier only")
+            raise HwError("booth applies to the generic int8 multiplier only")
 
     # ---- what is built --------------------------------------------------------------
 
@@ -236,7 +237,7 @@ def report_points(
     out = []
     for level in levels:
         if level not in REPORT_SIZES:
-            raise ValueError(f"level {level!r} is not reported; choose from {REPORT_LEVELS}")
+            raise HwError(f"level {level!r} is not reported; choose from {REPORT_LEVELS}")
         for size in sizes[level]:
             for fmt, style, booth in variants(formats, styles):
                 out.append(DesignPoint(level, fmt, style, size=size, booth=booth))

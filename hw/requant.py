@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.contract import M_BITS, OUT_BITS, Q_MAX, Q_MIN, SH_BITS
 
-from .params import check_count, constructing
+from .params import HwError, check_count, constructing
 
 #: Field widths of the requantization constants and the output, from golden's contract:
 #: M in [2**30, 2**31), sh in [1, 63], y in [-127, 127].
@@ -71,11 +71,9 @@ class Requantizer(wiring.Component):
         with constructing(self):
             self.lanes = check_count("lanes", lanes)
             if isinstance(acc_width, bool) or not isinstance(acc_width, int):
-                raise ValueError(f"acc_width must be an integer, got {acc_width!r}")
+                raise HwError(f"acc_width must be an integer, got {acc_width!r}")
             if not 2 <= acc_width <= 64:
-                raise ValueError(
-                    f"acc_width must be in [2, 64] for the requantizer, got {acc_width}"
-                )
+                raise HwError(f"acc_width must be in [2, 64] for the requantizer, got {acc_width}")
             self.acc_width = acc_width
             self.pipeline = bool(pipeline)
             self.latency = 2 if self.pipeline else 1

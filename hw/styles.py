@@ -14,7 +14,7 @@ from __future__ import annotations
 from golden import Format
 
 from .decoder import ShiftAddPlan
-from .params import weight_format_of
+from .params import HwError, weight_format_of
 
 #: Multiplier styles, in report order.
 STYLES = ("mul", "shiftadd")
@@ -45,7 +45,7 @@ def resolve_style(style: str | None, weight: Format | str) -> str:
     if style is None:
         return default_style(weight)
     if style not in STYLES:
-        raise ValueError(f"unknown multiplier style {style!r}; choose one of {', '.join(STYLES)}")
+        raise HwError(f"unknown multiplier style {style!r}; choose one of {', '.join(STYLES)}")
     return style
 
 

@@ -17,14 +17,19 @@ import sys
 import time
 from pathlib import Path
 
-import hw
 import tools
 
-from . import baselines, plots, render, tables
-from .flows import TARGETS
-from .runner import Job, run_all, tool_versions
-from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, default_targets
-from .toolchain import file_sha256, find_liberty
+# Without the reports extra, say which extra to install in one line (not a traceback).
+tools.cli.require("amaranth", "reports", "python -m reports")
+tools.cli.require("matplotlib", "reports", "python -m reports")
+
+import hw  # noqa: E402
+
+from . import baselines, plots, render, tables  # noqa: E402
+from .flows import TARGETS  # noqa: E402
+from .runner import Job, run_all, tool_versions  # noqa: E402
+from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, default_targets  # noqa: E402
+from .toolchain import file_sha256, find_liberty  # noqa: E402
 
 log = logging.getLogger("reports")
 
@@ -73,6 +78,8 @@ def build_jobs(args) -> list[Job]:
 def cmd_report(args) -> int:
     out = Path(args.out)
     jobs = build_jobs(args)
+    if "osu018" in args.targets:
+        find_liberty(args.liberty)  # a missing --liberty file is an error before any work
     log.info(
         "%d designs, %d synthesis runs on %d processes (cache: %s)",
         len(jobs),
@@ -126,8 +133,13 @@ def cmd_baseline(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-"):
+    """The CLI; bad input is one line ``error: ...`` and exit status 2 (``--debug``: traceback)."""
+    return tools.cli.run(_main, argv, errors=(ValueError, tools.ToolError, OSError))
+
+
+def _main(argv: list[str]) -> int:
+    # "python -m reports [options]" means the report subcommand; a bare --help shows both.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["report", *argv]
     parser = argparse.ArgumentParser(
         prog="python -m reports",
@@ -172,15 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = "python -m reports " + " ".join(shlex.quote(a) for a in argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.command == "report":
-            if args.jobs < 1 or args.seeds < 1:
-                parser.error("--jobs and --seeds must be >= 1")
-            return cmd_report(args)
-        return cmd_baseline(args)
-    except (ValueError, tools.ToolError) as e:
-        parser.error(str(e))
-    return 2
+    if args.command == "report":
+        if args.jobs < 1 or args.seeds < 1:
+            raise tools.cli.CliError("--jobs and --seeds must be >= 1; give a positive count")
+        return cmd_report(args)
+    return cmd_baseline(args)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,23 @@ Used by ``hw``, ``sim``, ``quant`` and ``reports``; depends on nothing of ours.
   :class:`ToolError`, and one message format (``"X not found: install with ..."``).
 - :mod:`tools.debian` — :func:`debian_file`: a file of a Debian package, installed, cached
   or extracted into the cache with ``apt-get download`` + ``dpkg -x``.
+- :mod:`tools.cli` — the CLI convention on bad input: one line ``error: ...; ...``, exit 2,
+  a traceback only for bugs or with ``--debug``; :func:`tools.cli.require` for a missing extra.
 - :mod:`tools.pool` — :func:`run_jobs`: a process pool that runs the costliest job first,
   shows progress and turns a failing job into an error record instead of losing the rest.
 """
 
+from . import cli
 from .debian import DebianFile, debian_file
 from .external import ToolError, find_tool, run_tool, tool_version
-from .files import CACHE_ENV, atomic_write, atomic_write_set, cache_dir, file_mode
+from .files import (
+    CACHE_ENV,
+    atomic_write,
+    atomic_write_set,
+    cache_dir,
+    check_writable,
+    file_mode,
+)
 from .pool import Job, run_jobs
 
 __all__ = [
@@ -23,8 +33,10 @@ __all__ = [
     "Job",
     "ToolError",
     "atomic_write",
+    "cli",
     "atomic_write_set",
     "cache_dir",
+    "check_writable",
     "debian_file",
     "file_mode",
     "find_tool",

@@ -10,6 +10,7 @@ under the usual umask; never the 0600 of ``mkstemp``) and is moved in place with
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -73,20 +74,73 @@ def atomic_write(path: str | os.PathLike, data: Data) -> Path:
     return path
 
 
-def atomic_write_set(files: Mapping[str | os.PathLike, Data]) -> list[Path]:
-    """Write several files as a set: every one is staged first, then all are moved in place.
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise ``OSError`` (with a message naming ``path``) unless ``path`` can be written as a
+    file: it is not a directory, and its nearest existing parent is a writable directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"cannot write {path}: it is a directory; remove it or choose another name"
+        )
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: {parent} is not a writable directory")
+    return path
 
-    If staging any of them fails, none of the destinations is touched (e.g. Verilog and its
-    sidecar, or ``results.md`` + ``results.json`` + a plot).
+
+def atomic_write_set(files: Mapping[str | os.PathLike, Data]) -> list[Path]:
+    """Write several files as a set: all of them or none.
+
+    Every destination is checked (:func:`check_writable`) and every file staged first; only
+    then are they moved in place. If a move still fails, the files already moved are put back
+    as they were (restored from hard-linked backups, or removed if they did not exist), so
+    e.g. a Verilog file is never left without its sidecar, nor results.md without its .json.
     """
+    paths = [Path(p) for p in files]
+    for p in paths:
+        check_writable(p)
     staged: list[tuple[Path, Path]] = []
     try:
-        for path, data in files.items():
-            staged.append((_stage(Path(path), data), Path(path)))
+        for path, data in zip(paths, files.values(), strict=True):
+            staged.append((_stage(path, data), path))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
-    return [p for _, p in staged]
+    backups: dict[Path, Path | None] = {}
+    replaced: list[Path] = []
+    try:
+        for tmp, path in staged:
+            backups[path] = _backup(path)
+            os.replace(tmp, path)
+            replaced.append(path)
+    except BaseException:
+        for path in replaced:  # put back what was moved in
+            if backups[path] is not None:
+                os.replace(backups[path], path)
+            else:
+                path.unlink(missing_ok=True)
+        for tmp, path in staged:
+            tmp.unlink(missing_ok=True)
+            if path not in replaced and backups.get(path) is not None:
+                backups[path].unlink(missing_ok=True)  # untouched: drop its backup link
+        raise
+    for backup in backups.values():
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+    return paths
+
+
+def _backup(path: Path) -> Path | None:
+    """A hard link (or copy) of an existing ``path`` beside it, to restore it on failure."""
+    if not path.is_file():
+        return None
+    backup = path.with_name(f".{path.name}.{os.getpid()}.bak")
+    backup.unlink(missing_ok=True)
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup

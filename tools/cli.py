@@ -1,0 +1,76 @@
+"""The command-line convention every ``python -m`` entry point follows on bad input.
+
+A CLI checks all of its arguments, files and formats before any expensive step. On a known
+error it prints ONE line to stderr, ``error: <what was wrong>; <what to do>``, and exits with
+status 2; nothing is written. A traceback is printed only for a bug (an unexpected exception
+type), or for any error when the user passes ``--debug``.
+
+Use :func:`run` around a CLI's body::
+
+    def main(argv=None) -> int:
+        return tools.cli.run(_main, argv, errors=(ValueError, ToolError))
+
+and :func:`require` at the top of a package's ``__main__`` to turn a missing optional extra
+into one line naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from .external import ToolError
+
+#: Exit status of a CLI on bad input (argparse uses the same).
+USAGE_STATUS = 2
+
+
+class CliError(Exception):
+    """Bad input found by a CLI itself (not by a library): the message is the whole line."""
+
+
+def one_line(message: str) -> str:
+    """The first line of an error message (details such as a tool's log tail follow it)."""
+    return str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
+
+
+def fail(message: str, stream=None) -> int:
+    """Print ``error: <message>`` (its first line) to stderr; return :data:`USAGE_STATUS`."""
+    print(f"error: {one_line(message)}", file=stream or sys.stderr)
+    return USAGE_STATUS
+
+
+def run(
+    body: Callable[[list[str]], int | None],
+    argv: Sequence[str] | None = None,
+    errors: tuple[type[BaseException], ...] = (ValueError, ToolError, OSError),
+) -> int:
+    """Run ``body(argv)``; a :class:`CliError` or one of ``errors`` becomes one line and
+    status 2 (with ``--debug`` in argv, the traceback instead). ``--debug`` is removed
+    before ``body`` sees the arguments."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        status = body(args)
+    except (CliError, *errors) as e:
+        if debug:
+            raise
+        return fail(str(e))
+    return 0 if status is None else int(status)
+
+
+def require(module: str, extra: str, prog: str) -> None:
+    """Exit with one line naming the extra when ``module`` cannot be imported.
+
+    ``prog`` is the command (``python -m quant``), ``extra`` the pip extra (``quant``).
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        fail(
+            f"{prog} needs {module}, which is not installed; "
+            f"install the {extra} extra with: pip install -e '.[{extra}]'"
+        )
+        raise SystemExit(USAGE_STATUS) from None
