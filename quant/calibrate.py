@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
+from .errors import QuantError
 from .models import LAYER_TYPES, ModelInfo, decoder_layers, layer_linears
 from .outputs import new_figure
 
@@ -30,12 +31,17 @@ log = logging.getLogger(__name__)
 LAYER_TYPE_ORDER = ("qkv", "o", "gate/up", "down")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(QuantError):
     """Calibration data or settings are unusable; the message says what to do."""
 
 
-def window_ids(tokens: torch.Tensor, seqlen: int, n_windows: int | None = None) -> torch.Tensor:
-    """Non-overlapping windows ``[B, seqlen]`` from the start of a 1-D token stream."""
+def window_ids(
+    tokens: torch.Tensor, seqlen: int, n_windows: int | None = None, what: str = "the text"
+) -> torch.Tensor:
+    """Non-overlapping windows ``[B, seqlen]`` from the start of a 1-D token stream.
+
+    ``what`` names the text in the error raised when it is too short.
+    """
     tokens = torch.as_tensor(tokens).reshape(-1)
     if seqlen < 2:
         raise CalibrationError(f"sequence length must be >= 2, got {seqlen}")
@@ -43,15 +49,17 @@ def window_ids(tokens: torch.Tensor, seqlen: int, n_windows: int | None = None) 
     n = avail if n_windows is None else n_windows
     if n < 1 or n > avail:
         raise CalibrationError(
-            f"need {n} windows of {seqlen} tokens but the text has {tokens.numel()} tokens "
+            f"need {n} windows of {seqlen} tokens but {what} has {tokens.numel()} tokens "
             f"({avail} windows); use a longer text, fewer windows or shorter sequences"
         )
     return tokens[: n * seqlen].reshape(n, seqlen)
 
 
-def calibration_ids(tokens: torch.Tensor, seqlen: int, n_tokens: int) -> torch.Tensor:
+def calibration_ids(
+    tokens: torch.Tensor, seqlen: int, n_tokens: int, what: str = "the text"
+) -> torch.Tensor:
     """``n_tokens // seqlen`` calibration sequences of ``seqlen`` tokens (the SLAC knob)."""
-    return window_ids(tokens, seqlen, max(1, n_tokens // seqlen))
+    return window_ids(tokens, seqlen, max(1, n_tokens // seqlen), what)
 
 
 def batches(ids: torch.Tensor, batch_tokens: int = 2048) -> list[torch.Tensor]:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .errors import QuantError
 from .qlinear import set_mode
 
 
@@ -44,7 +45,7 @@ def perplexity(
 ) -> Perplexity:
     """Perplexity of ``model`` on ``windows [n, seqlen]`` (each window scored alone)."""
     if windows.ndim != 2 or windows.shape[1] < 2:
-        raise ValueError(f"windows must be [n, seqlen >= 2], got {tuple(windows.shape)}")
+        raise QuantError(f"windows must be [n, seqlen >= 2], got {tuple(windows.shape)}")
     set_mode(model, mode)
     nll, count = 0.0, 0
     try:

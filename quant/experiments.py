@@ -16,25 +16,26 @@ Protocol of ``python -m quant table`` (defaults; see ``TableSettings``):
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
 from matplotlib.figure import Figure
 
 import golden
 import tools
 
-from .calibrate import calibration_ids, slac_figure, slac_markdown, slac_sweep, window_ids
+from .calibrate import calibration_ids, slac_figure, slac_markdown, slac_sweep
+from .checkpoint import DEFAULT_MODEL, Checkpoint, find_checkpoint
+from .errors import QuantError
 from .evaluate import perplexity
 from .export import capture_int8_inputs, export_name, layer_tile
-from .models import DEFAULT_MODEL, load_model
-from .outputs import json_text, new_figure, png_bytes
-from .pipeline import QuantConfig, collect_group_inputs, quantize_model, quantized_linears
-from .text import CALIBRATION_NOVEL, EVALUATION_NOVEL, check_split, read_text
+from .models import LINEARS, load_model, load_tokenizer
+from .outputs import check_output_dir, check_output_file, json_text, new_figure, png_bytes
+from .pipeline import QuantConfig, quantized_linears
+from .session import DataSettings, Session, needs_calibration, tokens_of
+from .text import read_text
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,8 @@ FP_NOTE = (
     "embedding Q8_0, dequantized to float32; every W4 row re-quantizes weights that were "
     "quantized once."
 )
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """Text sources and sizes shared by every run."""
-
-    calib_text: str = CALIBRATION_NOVEL
-    eval_text: str = EVALUATION_NOVEL
-    eval_seqlen: int = 512
-    eval_windows: int = 8
-    calib_tokens: int = 4096
-
-    def __post_init__(self) -> None:
-        check_split(self.calib_text, self.eval_text)
+#: File stem of the rows written so far by a table run that has not finished.
+PARTIAL_STEM = "results-partial"
 
 
 @dataclass(frozen=True)
@@ -70,77 +59,76 @@ class TableSettings:
     integer_check_windows: int = 2
     integer_check: tuple[str, str] = ("aqas", "dint4")  # with SLAC calibration
 
-
-def _needs_calibration(config: QuantConfig) -> bool:
-    """Whether a recipe reads calibration data (RTN W4A16 does not)."""
-    return config.method != "fp" and bool(
-        config.scaling or config.uses_gptq or config.acts == "int8-static"
-    )
-
-
-def tokens_of(tokenizer, text: str) -> torch.Tensor:
-    """1-D token ids of a text (no special tokens added)."""
-    return torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
-
-
-@dataclass
-class Session:
-    """A loaded model with its tokenized calibration and evaluation text."""
-
-    model: torch.nn.Module
-    info: object
-    calib_tokens: torch.Tensor
-    eval_tokens: torch.Tensor
-    data: DataSettings
-
-    @classmethod
-    def open(cls, model: str = DEFAULT_MODEL, data: DataSettings | None = None) -> Session:
-        data = data or DataSettings()
-        m, tok, info = load_model(model)
-        if tok is None:
-            raise ValueError(f"model {model} has no tokenizer")
-        calib = tokens_of(tok, read_text(data.calib_text))
-        ev = tokens_of(tok, read_text(data.eval_text))
-        return cls(m, info, calib, ev, data)
-
-    def eval_windows(self, n: int | None = None) -> torch.Tensor:
-        return window_ids(self.eval_tokens, self.data.eval_seqlen, n or self.data.eval_windows)
-
-    def group_inputs(self, calib_seqlen: int, progress: bool = True):
-        """FP calibration inputs of every group (cached per calibration length)."""
-        cache = self.__dict__.setdefault("_inputs", {})
-        if calib_seqlen not in cache:
-            ids = calibration_ids(self.calib_tokens, calib_seqlen, self.data.calib_tokens)
-            cache[calib_seqlen] = collect_group_inputs(
-                self.model, self.info, ids, progress=progress
+    def __post_init__(self) -> None:
+        if not self.formats:
+            raise QuantError("the table needs at least one weight format")
+        for name in (*self.formats, self.integer_check[1]):
+            golden.get(name)  # golden.FormatError naming the known formats
+        if self.short_seqlen < 2:
+            raise QuantError(f"short_seqlen must be >= 2, got {self.short_seqlen}")
+        if self.integer_check_windows < 0:
+            raise QuantError(
+                f"integer_check_windows must be >= 0 (0 = skip), got {self.integer_check_windows}"
             )
-        return cache[calib_seqlen]
 
-    def quantized(
-        self,
-        config: QuantConfig,
-        calib_seqlen: int,
-        progress: bool = True,
-        scales: dict | None = None,
-        output_ranges: bool = False,
-    ):
-        """A deep copy of the model quantized with config (the base model stays FP)."""
-        model = copy.deepcopy(self.model)
-        needs = _needs_calibration(config) or (config.method != "fp" and output_ranges)
-        inputs = self.group_inputs(calib_seqlen, progress) if needs else None
-        ids_shape = (self.data.calib_tokens // calib_seqlen, calib_seqlen) if calib_seqlen else None
-        report = quantize_model(
-            model,
-            self.info,
-            None,
-            config,
-            group_inputs=inputs,
-            scales=scales,
-            output_ranges=output_ranges,
-            progress=progress,
+    @property
+    def calib_seqlens(self) -> tuple[int, ...]:
+        """Calibration lengths of the table's rows (short, and SLAC = evaluation length)."""
+        return (self.short_seqlen, self.data.eval_seqlen)
+
+
+def check_recipe(config: QuantConfig, checkpoint: Checkpoint, mode: str = "fake") -> None:
+    """Raise :class:`QuantError` if ``config`` cannot run on the model or in ``mode``
+    (checked from the header, before the model is loaded)."""
+    if mode not in ("fake", "integer"):
+        raise QuantError(f"mode must be 'fake' or 'integer', got {mode!r}")
+    if mode == "integer" and config.group_size:
+        raise QuantError("per-group weights cannot run in integer mode; drop the group size")
+    for k in checkpoint.in_features if config.group_size else ():
+        if k % config.group_size:
+            raise QuantError(
+                f"group size {config.group_size} does not divide the input width {k} of "
+                f"{checkpoint.name}'s linears; choose a divisor of {k}"
+            )
+
+
+def layer_names(checkpoint: Checkpoint) -> list[str]:
+    """Names of the quantized linears (``layers.{i}.{name}``), from the header."""
+    return [
+        f"layers.{i}.{name}"
+        for i in range(checkpoint.n_layers or 0)
+        for name in LINEARS[checkpoint.arch]
+    ]
+
+
+def check_export(
+    config: QuantConfig,
+    checkpoint: Checkpoint,
+    layers: list[str] | None,
+    out_dir: Path,
+    tile_path: Path | None = None,
+) -> None:
+    """Raise :class:`QuantError` if the export cannot be done (before the model is loaded)."""
+    check_recipe(config, checkpoint)
+    if config.method == "fp" or config.acts != "int8-static" or config.group_size:
+        raise QuantError(
+            "a layer tile needs quantized weights per output channel and int8-static "
+            f"activations; got method {config.method!r}, acts {config.acts!r}, "
+            f"group size {config.group_size}"
         )
-        report.calib_shape = ids_shape or (0, 0)
-        return model, report
+    if tile_path is not None and len(layers or ()) != 1:
+        raise QuantError("a reference tile is one layer: give exactly one layer")
+    known = layer_names(checkpoint)
+    unknown = [n for n in layers or () if known and n not in known]
+    if unknown:
+        raise QuantError(
+            f"unknown layers {unknown} in {checkpoint.name}; names look like {known[0]} "
+            f"(layers 0..{checkpoint.n_layers - 1})"
+        )
+    if tile_path is not None:
+        check_output_file(tile_path)
+    else:
+        check_output_dir(out_dir)
 
 
 def run_one(
@@ -164,7 +152,7 @@ def run_one(
         "method": label or config.method,
         "weight_format": config.weight_format if config.method != "fp" else "fp",
         "acts": config.acts,
-        "calib_seqlen": calib_seqlen if _needs_calibration(config) else None,
+        "calib_seqlen": calib_seqlen if needs_calibration(config) else None,
         "ppl": p.ppl,
         "mode": mode,
         "eval_tokens": p.tokens,
@@ -258,17 +246,21 @@ def results_figure(rows: list[dict]) -> Figure:
 def run_table(
     settings: TableSettings,
     out_dir: Path,
-    model: str = DEFAULT_MODEL,
+    model: str | Checkpoint = DEFAULT_MODEL,
     command: str = "",
     progress: bool = True,
     on_row=None,
 ) -> list[dict]:
-    """Run the whole comparison; write ``results.{md,json}`` and ``results.png`` in out_dir.
+    """Run the whole comparison; write ``results.{md,json,png}`` in out_dir as one set.
 
-    Partial results (``.md`` and ``.json``) are rewritten after every row, so an interrupted
-    run leaves a table; the finished run writes all three files as one set.
+    A previous complete table is never replaced by a partial one: after every row the rows
+    so far go to ``results-partial.{md,json}`` beside it; only the finished run writes
+    ``results.{md,json,png}`` (all three or none) and then removes the partial files.
     """
-    session = Session.open(model, settings.data)
+    check_output_dir(out_dir)
+    session = Session.open(
+        model, settings.data, settings.calib_seqlens, settings.integer_check_windows
+    )
     rows: list[dict] = []
 
     def add(row: dict, fp_ppl: float | None = None) -> None:
@@ -279,17 +271,21 @@ def run_table(
         rows.append(row)
         if on_row:
             on_row(row)
-        write(plot=False)
+        write(final=False)
 
-    def write(plot: bool) -> None:
-        """results.md + results.json (+ results.png), written as one set."""
+    def write(final: bool) -> None:
+        """``results-partial.{md,json}``, or the final ``results.{md,json,png}``, as a set."""
+        stem = out_dir / ("results" if final else PARTIAL_STEM)
         files = {
-            out_dir / "results.json": json_text({"settings": asdict(settings), "rows": rows}),
-            out_dir / "results.md": results_markdown(rows, settings, command),
+            stem.with_suffix(".json"): json_text({"settings": asdict(settings), "rows": rows}),
+            stem.with_suffix(".md"): results_markdown(rows, settings, command),
         }
-        if plot:
-            files[out_dir / "results.png"] = png_bytes(results_figure(rows))
+        if final:
+            files[stem.with_suffix(".png")] = png_bytes(results_figure(rows))
         tools.atomic_write_set(files)
+        if final:
+            for suffix in (".json", ".md"):
+                (out_dir / PARTIAL_STEM).with_suffix(suffix).unlink(missing_ok=True)
 
     add(run_one(session, QuantConfig("fp", "dint4", "fp"), 0, label="FP", progress=progress)[0])
     searched: dict[tuple, dict] = {}  # AQAS scales per (format, acts, calib length)
@@ -330,21 +326,31 @@ def run_table(
                 },
                 fp_ref.ppl,
             )
-    write(plot=True)
+    write(final=True)
     return rows
 
 
 def run_slac(
-    model: str,
+    model: str | Checkpoint,
     out_dir: Path,
     seqlens: tuple[int, ...],
     n_tokens: int,
     calib_text: str,
     progress: bool = True,
 ) -> list[dict]:
-    """SLAC sweep on the calibration text; writes ``slac.{md,json,png}`` in out_dir."""
-    m, tok, info = load_model(model)
-    tokens = tokens_of(tok, read_text(calib_text))
+    """SLAC sweep on the calibration text; writes ``slac.{md,json,png}`` in out_dir (a set).
+
+    The model, the text and its length for every sequence length are checked before the
+    model is loaded.
+    """
+    if not seqlens or min(seqlens) < 2 or n_tokens < 1:
+        raise QuantError(f"need sequence lengths >= 2 and tokens >= 1, got {seqlens}, {n_tokens}")
+    check_output_dir(out_dir)
+    ckpt = model if isinstance(model, Checkpoint) else find_checkpoint(model)
+    tokens = tokens_of(load_tokenizer(ckpt), read_text(calib_text))
+    for seqlen in seqlens:
+        calibration_ids(tokens, seqlen, n_tokens, f"calibration text {calib_text!r}")
+    m, _, info = load_model(ckpt, with_tokenizer=False)
     rows = slac_sweep(m, info, tokens, seqlens, n_tokens, progress)
     name = f"{info.name} ({info.arch})"
     tools.atomic_write_set(
@@ -371,18 +377,22 @@ def run_export(
 ) -> list[Path]:
     """Quantize, capture real int8 inputs on evaluation text, write one layer tile per layer.
 
-    Tiles are ``golden.layerfile`` files, written atomically with ``tools.atomic_write``.
+    Tiles are ``golden.layerfile`` files; all of them are computed first, then written as
+    one set with ``tools.atomic_write_set`` (all or none). :func:`check_export` checks the
+    arguments from the model's header; call it before opening the session.
     """
+    if tokens < 1 or (outputs is not None and outputs < 1):
+        raise QuantError(f"tokens and outputs must be >= 1, got {tokens}, {outputs}")
+    if tile_path is not None and len(layers or ()) != 1:
+        raise QuantError("a reference tile is one layer: give exactly one layer")
     model, _ = session.quantized(config, calib_seqlen, output_ranges=True)
     qs = quantized_linears(model)
     names = layers or list(qs)
     unknown = [n for n in names if n not in qs]
     if unknown:
-        raise ValueError(f"unknown layers {unknown}; names look like {next(iter(qs))}")
-    if tile_path is not None and len(names) != 1:
-        raise ValueError("a reference tile is one layer: give exactly one --layer")
+        raise QuantError(f"unknown layers {unknown}; names look like {next(iter(qs))}")
     windows = session.eval_windows(1)
-    paths = []
+    files = {}
     for name in names:
         a = capture_int8_inputs(model, qs[name], windows)[:tokens]
         meta = {
@@ -393,5 +403,5 @@ def run_export(
         }
         tile = layer_tile(qs[name], a, meta, slice(0, outputs) if outputs else None)
         path = tile_path or out_dir / f"{export_name(name)}.npz"
-        paths.append(tools.atomic_write(path, lambda f, t=tile: golden.layerfile.save(t, f)))
-    return paths
+        files[path] = lambda f, t=tile: golden.layerfile.save(t, f)
+    return tools.atomic_write_set(files)

@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 import golden
-from golden import FormatError
 from golden.layerfile import LayerTile
 
+from .errors import QuantError
 from .qlinear import INT8, QuantLinear
 
 #: How ``out_scale`` is chosen (the tile's ``out_scale_rule`` metadata field).
@@ -39,7 +39,7 @@ def capture_int8_inputs(
 ) -> np.ndarray:
     """The int8 activation values ``[T, K]`` entering ``qlinear`` when the model runs windows."""
     if qlinear.spec.acts != "int8-static":
-        raise FormatError(
+        raise QuantError(
             f"{qlinear.name}: export needs int8-static activations (a scalar a_scale), "
             f"got {qlinear.spec.acts}"
         )
@@ -72,15 +72,15 @@ def layer_tile(
     fields are filled in here. The tile is validated before it is returned.
     """
     if qlinear.spec.acts != "int8-static" or qlinear.a_scale is None:
-        raise FormatError(f"{qlinear.name}: export needs int8-static activations")
+        raise QuantError(f"{qlinear.name}: export needs int8-static activations")
     if not qlinear.out_absmax:
-        raise FormatError(f"{qlinear.name}: no calibrated output range (quantize_model sets it)")
+        raise QuantError(f"{qlinear.name}: no calibrated output range (quantize_model sets it)")
     fmt = qlinear.fmt
     a = np.asarray(a)
     if a.ndim != 2 or a.shape[1] != qlinear.in_features:
-        raise FormatError(f"a must be [T, {qlinear.in_features}], got {a.shape}")
+        raise QuantError(f"a must be [T, {qlinear.in_features}], got {a.shape}")
     if a.min() < -INT8.max_abs or a.max() > INT8.max_abs:
-        raise FormatError("a must hold int8 values in [-127, 127]")
+        raise QuantError("a must hold int8 values in [-127, 127]")
     sl = outputs or slice(0, qlinear.out_features)
     w_codes = qlinear.w_codes.numpy()[sl]
     w_scale = qlinear.w_scale_channel[sl].astype(np.float64)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import torch
 
 import golden
-from golden import Format, FormatError
+from golden import Format
 
+from .errors import QuantError
 from .qlinear import check_finite, grid_of, weight_scale
 
 
@@ -54,9 +55,9 @@ def gptq_quantize(
     check_finite(h, "Hessian")
     n, k = w.shape
     if h.shape != (k, k):
-        raise FormatError(f"Hessian shape {tuple(h.shape)} does not match K={k}")
+        raise QuantError(f"Hessian shape {tuple(h.shape)} does not match K={k}")
     if not 0 <= damp < 1:
-        raise FormatError(f"GPTQ damping must be in [0, 1), got {damp}")
+        raise QuantError(f"GPTQ damping must be in [0, 1), got {damp}")
     grid = grid_of(fmt)
     # float32 like the reference OPTQ implementation (H is accumulated in float64).
     W = w.to(torch.float32).clone()
@@ -71,7 +72,7 @@ def gptq_quantize(
         hinv = torch.cholesky_inverse(L)
         hinv = torch.linalg.cholesky(hinv, upper=True)
     except RuntimeError as e:
-        raise FormatError(
+        raise QuantError(
             f"GPTQ: Hessian is not positive definite even with damping {damp}; "
             "use more calibration tokens or a larger damp"
         ) from e

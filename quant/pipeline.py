@@ -31,9 +31,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import golden
-from golden import FormatError
 
 from .calibrate import batches
+from .errors import QuantError
 from .gptq import gptq_quantize
 from .models import ModelInfo, decoder_layers, layer_linears
 from .qlinear import ActMode, LinearSpec, QuantLinear, act_scale_from_absmax, quantize_weight
@@ -75,12 +75,22 @@ class QuantConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise FormatError(f"unknown method {self.method!r}; use one of {METHODS}")
+            raise QuantError(f"unknown method {self.method!r}; use one of {METHODS}")
         LinearSpec(self.weight_format, self.acts, self.group_size)  # validates both
         if self.group_size and "gptq" in self.method:
-            raise FormatError("GPTQ here is per output channel; drop --group-size")
+            raise QuantError("GPTQ here is per output channel; drop --group-size")
         if not 0.0 <= self.alpha <= 1.0:
-            raise FormatError(f"alpha must be in [0, 1], got {self.alpha}")
+            raise QuantError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.method == "fp" and self.acts != "fp":
+            raise QuantError("method 'fp' keeps float weights; use acts 'fp' with it")
+        if self.group_size is not None and self.group_size < 1:
+            raise QuantError(f"group size must be >= 1, got {self.group_size}")
+        if self.search_tokens < 1:
+            raise QuantError(f"search_tokens must be >= 1, got {self.search_tokens}")
+        if not 0.0 <= self.gptq_damp < 1.0:
+            raise QuantError(f"GPTQ damping must be in [0, 1), got {self.gptq_damp}")
+        if self.gptq_block < 1:
+            raise QuantError(f"GPTQ block must be >= 1, got {self.gptq_block}")
 
     @property
     def scaling(self) -> str | None:
@@ -115,10 +125,10 @@ class _Stop(Exception):
 
 
 def check_model_finite(model: nn.Module) -> None:
-    """Raise :class:`FormatError` naming the first parameter with NaN or Inf."""
+    """Raise :class:`QuantError` naming the first parameter with NaN or Inf."""
     for name, p in model.named_parameters():
         if not torch.isfinite(p).all():
-            raise FormatError(f"model parameter {name} contains NaN or Inf; cannot quantize it")
+            raise QuantError(f"model parameter {name} contains NaN or Inf; cannot quantize it")
 
 
 def capture_layer_inputs(
@@ -220,20 +230,18 @@ def quantize_model(
     report = QuantReport(
         config=config, calib_shape=tuple(calib_ids.shape) if calib_ids is not None else (0, 0)
     )
-    if config.method == "fp":
-        if config.acts != "fp":
-            raise FormatError("method 'fp' keeps float weights; use acts 'fp' with it")
+    if config.method == "fp":  # QuantConfig checked that acts are "fp" too
         return report
     needs_data = config.scaling or config.uses_gptq or config.acts == "int8-static" or output_ranges
     inputs = None
     if needs_data:
         if sequential:
             if calib_ids is None:
-                raise FormatError("sequential calibration needs calib_ids")
+                raise QuantError("sequential calibration needs calib_ids")
             inputs = capture_layer_inputs(model, info, batches(calib_ids, batch_tokens))
         elif group_inputs is None:
             if calib_ids is None:
-                raise FormatError(f"{config.method} with {config.acts} needs calibration data")
+                raise QuantError(f"{config.method} with {config.acts} needs calibration data")
             group_inputs = collect_group_inputs(model, info, calib_ids, batch_tokens, progress)
     gen = torch.Generator().manual_seed(0)
     layers = decoder_layers(model, info)

@@ -47,7 +47,9 @@ import torch
 from torch import nn
 
 import golden
-from golden import Format, FormatError
+from golden import Format
+
+from .errors import QuantError
 
 ACT_MODES = ("int8-static", "int8-token", "fp")
 ActMode = Literal["int8-static", "int8-token", "fp"]
@@ -78,7 +80,7 @@ class TorchGrid:
         self.fmt = golden.get(fmt)
         sv, sc, mid, tie_up = self.fmt.grid
         if not np.array_equal(tie_up, mid < 0):
-            raise FormatError(f"{self.fmt.name}: grid tie rule is not 'toward zero'")
+            raise QuantError(f"{self.fmt.name}: grid tie rule is not 'toward zero'")
         self.values = torch.tensor(sv, dtype=torch.float64)
         self.codes = torch.tensor(sc, dtype=torch.int64)
         self.midpoints = torch.tensor(mid, dtype=torch.float64)
@@ -99,7 +101,7 @@ class TorchGrid:
         if x.dtype != torch.float32:
             x = x.to(torch.float64)
         if not torch.isfinite(x).all():
-            raise FormatError(f"{self.fmt.name} torch encode: input contains NaN or Inf")
+            raise QuantError(f"{self.fmt.name} torch encode: input contains NaN or Inf")
         if self.consecutive_ints:
             v = (torch.sign(x) * torch.ceil(x.abs() - 0.5)).clamp_(self.lo, self.hi)
             return (v - self.lo).to(torch.int64)
@@ -142,9 +144,9 @@ def grid_of(fmt: Format | str) -> TorchGrid:
 
 
 def check_finite(t: torch.Tensor, what: str) -> None:
-    """Raise :class:`FormatError` naming ``what`` if t has NaN or Inf."""
+    """Raise :class:`QuantError` naming ``what`` if t has NaN or Inf."""
     if not torch.isfinite(t).all():
-        raise FormatError(f"{what} contains NaN or Inf; clean the model/tensor before quantizing")
+        raise QuantError(f"{what} contains NaN or Inf; clean the model/tensor before quantizing")
 
 
 def weight_scale(w: torch.Tensor, fmt: Format | str, group_size: int | None = None) -> torch.Tensor:
@@ -201,7 +203,7 @@ def act_scale_from_absmax(absmax: float) -> float:
     range): :func:`golden.compute_scale` of a tensor whose largest magnitude is ``absmax``."""
     absmax = float(absmax)
     if not np.isfinite(absmax) or absmax < 0:
-        raise FormatError(f"activation range {absmax} is not finite and non-negative")
+        raise QuantError(f"activation range {absmax} is not finite and non-negative")
     return float(golden.compute_scale(np.float64(absmax), INT8, "tensor"))
 
 
@@ -217,12 +219,12 @@ def quantize_act(
     x64 = x.to(torch.float64)
     if mode == "int8-static":
         if static_scale is None:
-            raise FormatError("int8-static activations need a calibrated scale")
+            raise QuantError("int8-static activations need a calibrated scale")
         scale = torch.tensor(static_scale, dtype=torch.float64)
     elif mode == "int8-token":
         scale = torch.from_numpy(golden.compute_scale(x64.detach().numpy(), INT8, "token"))
     else:
-        raise FormatError(f"quantize_act: mode {mode!r} is not an int8 mode")
+        raise QuantError(f"quantize_act: mode {mode!r} is not an int8 mode")
     q = (x64 / scale).clamp(-INT8.max_abs, INT8.max_abs)
     # int8 codes are two's complement: the integer value is the grid value itself.
     return grid_of(INT8).round(q).to(torch.int64), scale
@@ -247,7 +249,7 @@ class LinearSpec:
     def __post_init__(self) -> None:
         golden.get(self.weight_format)  # raises FormatError listing known names
         if self.acts not in ACT_MODES:
-            raise FormatError(f"unknown activation mode {self.acts!r}; use one of {ACT_MODES}")
+            raise QuantError(f"unknown activation mode {self.acts!r}; use one of {ACT_MODES}")
 
 
 class QuantLinear(nn.Module):
@@ -292,7 +294,7 @@ class QuantLinear(nn.Module):
             w_int = torch.from_numpy(self.fmt.decode_ints(self.w_codes_np)).float()
             self.register_buffer("w_int", w_int)
         if spec.acts == "int8-static" and a_scale is None:
-            raise FormatError(f"{name}: int8-static activations need a calibrated a_scale")
+            raise QuantError(f"{name}: int8-static activations need a calibrated a_scale")
         self.a_scale = a_scale
         self.out_absmax = out_absmax
         self.mode = "fake"
@@ -308,7 +310,7 @@ class QuantLinear(nn.Module):
     def w_scale_channel(self) -> np.ndarray:
         """Per-output-channel scales [N] (float64); raises for group scales."""
         if self.spec.group_size:
-            raise FormatError(
+            raise QuantError(
                 f"{self.name}: per-group scales are software-only (not mappable onto the array)"
             )
         return self.w_scale.reshape(-1).numpy()
@@ -357,12 +359,12 @@ class QuantLinear(nn.Module):
 def set_mode(model: nn.Module, mode: Literal["fake", "integer"]) -> int:
     """Switch every :class:`QuantLinear` in model to ``"fake"`` or ``"integer"``; returns count."""
     if mode not in ("fake", "integer"):
-        raise ValueError(f"mode must be 'fake' or 'integer', got {mode!r}")
+        raise QuantError(f"mode must be 'fake' or 'integer', got {mode!r}")
     n = 0
     for m in model.modules():
         if isinstance(m, QuantLinear):
             if mode == "integer" and m.spec.group_size:
-                raise FormatError(f"{m.name}: per-group weights cannot run in integer mode")
+                raise QuantError(f"{m.name}: per-group weights cannot run in integer mode")
             m.mode = mode
             n += 1
     return n

@@ -44,6 +44,7 @@ from torch import nn
 
 import golden
 
+from .errors import QuantError
 from .models import ModelInfo
 from .qlinear import ActMode, act_scale_from_absmax, fake_quant_act, grid_of, weight_scale
 
@@ -52,7 +53,7 @@ S_MIN, S_MAX = 1e-5, 1e5
 DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 
 
-class ScalingError(ValueError):
+class ScalingError(QuantError):
     """Scaling cannot be applied to this model; the message says why."""
 
 

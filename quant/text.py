@@ -37,6 +37,8 @@ import numpy as np
 
 import tools
 
+from .errors import QuantError
+
 #: The R lazy-load database of the novels, inside the Debian package that ships it.
 AUSTEN_DATA = tools.DebianFile("r-cran-janeaustenr", "usr/lib/R/site-library/janeaustenr/data")
 NOVELS = (
@@ -51,7 +53,7 @@ CALIBRATION_NOVEL = "prideprejudice"
 EVALUATION_NOVEL = "persuasion"
 
 
-class TextError(ValueError):
+class TextError(QuantError):
     """Text data is missing or malformed; the message says what to do."""
 
 
@@ -167,25 +169,47 @@ def austen_text(novel: str, directory: Path | None = None) -> str:
     return "\n".join(austen_lines(novel, directory))
 
 
-def read_text(source: str | Path, directory: Path | None = None) -> str:
-    """Text of ``austen:<novel>`` (or a bare novel name) or of a plain UTF-8 text file."""
+def _novel(source: str | Path) -> str | None:
+    """The novel a source names (``austen:<novel>`` or a bare novel name), else None."""
     s = str(source)
     novel = s.split(":", 1)[1] if s.startswith("austen:") else s
-    if novel in NOVELS:
-        return austen_text(novel, directory)
-    path = Path(s)
+    return novel if novel in NOVELS else None
+
+
+def read_text_file(path: str | Path) -> str:
+    """A plain UTF-8 text file that exists and holds more than white space."""
+    path = Path(path)
     if not path.is_file():
         raise TextError(
-            f"text source {s!r} is neither an Austen novel ({', '.join(NOVELS)}, optionally "
-            "prefixed 'austen:') nor an existing text file"
+            f"text source {str(path)!r} is neither an Austen novel ({', '.join(NOVELS)}, "
+            "optionally prefixed 'austen:') nor an existing text file; give one of those"
         )
-    return path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TextError(f"text file {str(path)!r} is not UTF-8 ({e.reason}); convert it") from e
+    if not text.strip():
+        raise TextError(f"text file {str(path)!r} is empty; give a file with text in it")
+    return text
+
+
+def check_source(source: str | Path) -> None:
+    """Raise :class:`TextError` unless ``source`` names a novel or a non-empty text file.
+
+    Cheap: a novel is checked by name only (its data is read later), a file is read.
+    """
+    if _novel(source) is None:
+        read_text_file(source)
+
+
+def read_text(source: str | Path, directory: Path | None = None) -> str:
+    """Text of ``austen:<novel>`` (or a bare novel name) or of a plain UTF-8 text file."""
+    novel = _novel(source)
+    return austen_text(novel, directory) if novel else read_text_file(source)
 
 
 def _source_key(source: str | Path) -> str:
-    s = str(source)
-    novel = s.split(":", 1)[1] if s.startswith("austen:") else s
-    return novel if novel in NOVELS else str(Path(s).resolve())
+    return _novel(source) or str(Path(source).resolve())
 
 
 def check_split(calibration: str | Path, evaluation: str | Path) -> None:

@@ -6,6 +6,7 @@ import torch
 
 import golden
 from golden.quantize import ZERO_SLICE_SCALE
+from quant import QuantError
 from quant.qlinear import (
     TorchGrid,
     act_scale_from_absmax,
@@ -104,7 +105,7 @@ def test_act_quantizer_matches_golden():
 
 
 def test_encoder_rejects_nan_and_unknown_format():
-    with pytest.raises(golden.FormatError, match="NaN"):
+    with pytest.raises(QuantError, match="NaN"):
         grid_of("dint4").encode(torch.tensor([0.0, float("nan")]))
     with pytest.raises(golden.FormatError, match="unknown format"):
         grid_of("int3")

@@ -9,6 +9,7 @@ import torch
 
 import golden
 import tools
+from quant import QuantError
 from quant.evaluate import perplexity
 from quant.export import capture_int8_inputs, layer_tile
 from quant.models import model_info
@@ -194,6 +195,6 @@ def test_integer_mode_refuses_group_weights():
         QuantConfig("rtn", "dint4", "int8-static", group_size=16),
         progress=False,
     )
-    with pytest.raises(golden.FormatError, match="per-group"):
+    with pytest.raises(QuantError, match="per-group"):
         set_mode(model, "integer")
     assert perplexity(copy.deepcopy(model), random_ids(1, 16), progress=False).ppl > 0

