@@ -2,3 +2,7 @@
 
 ``python -m reports`` builds the full report under ``build/reports/``; see ``reports/README.md``.
 """
+
+from .errors import ReportError
+
+__all__ = ["ReportError"]

@@ -26,6 +26,7 @@ tools.cli.require("matplotlib", "reports", "python -m reports")
 import hw  # noqa: E402
 
 from . import baselines, plots, render, tables  # noqa: E402
+from .errors import ReportError  # noqa: E402
 from .flows import TARGETS  # noqa: E402
 from .runner import Job, run_all, tool_versions  # noqa: E402
 from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, default_targets  # noqa: E402
@@ -46,15 +47,15 @@ def parse_sizes(values: list[str] | None) -> dict[str, tuple[int, ...]]:
     out: dict[str, tuple[int, ...]] = {}
     for v in values or []:
         if "=" not in v:
-            raise ValueError(f"--sizes takes LEVEL=N[,N...] (e.g. systolic=4,8), got {v!r}")
+            raise ReportError(f"--sizes takes LEVEL=N[,N...] (e.g. systolic=4,8), got {v!r}")
         level, nums = v.split("=", 1)
         if level not in hw.REPORT_SIZES:
             levels = ", ".join(hw.REPORT_LEVELS)
-            raise ValueError(f"unknown level {level!r} in --sizes; choose from {levels}")
+            raise ReportError(f"unknown level {level!r} in --sizes; choose from {levels}")
         try:
             out[level] = tuple(int(n) for n in nums.split(",") if n)
         except ValueError as e:
-            raise ValueError(f"--sizes {v!r}: sizes must be integers") from e
+            raise ReportError(f"--sizes {v!r}: sizes must be integers") from e
     return out
 
 
@@ -71,7 +72,7 @@ def build_jobs(args) -> list[Job]:
         if targets:
             jobs.append(Job(point, targets, seeds=args.seeds, liberty=args.liberty))
     if not jobs:
-        raise ValueError("nothing to do: no design runs on the chosen targets (see --all-targets)")
+        raise ReportError("nothing to do: no design runs on the chosen targets (see --all-targets)")
     return jobs
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from tools import ToolError
 
 from .asic import cmos_flow, liberty_flow
+from .errors import ReportError
 from .fpga import FPGA_TARGETS, fpga_flow
 from .result import FlowResult
 
@@ -44,7 +45,7 @@ def run_flow(
     """Run one target's flow on ``verilog`` (top module ``top``) inside ``workdir``."""
     verilog, workdir = Path(verilog), Path(workdir)
     if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+        raise ReportError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if not verilog.is_file():
         raise ToolError(f"Verilog file {verilog} does not exist")
     if target == "cmos":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tools import ToolError
 
+from .errors import ReportError
 from .hierarchy import norm, rollup
 from .netlist import WRAPPER, ports_of, stage, wrapper_verilog
 from .result import FlowResult
@@ -122,7 +123,7 @@ def fpga_flow(
     accumulators, control). After synthesis the netlist is flattened for nextpnr.
     """
     if target not in FPGA_TARGETS:
-        raise ValueError(f"unknown FPGA target {target!r}; choose one of {FPGA_TARGETS}")
+        raise ReportError(f"unknown FPGA target {target!r}; choose one of {FPGA_TARGETS}")
     t0 = time.monotonic()
     stage(verilog, workdir, top)
     ports = ports_of(verilog, top, workdir)

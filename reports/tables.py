@@ -27,6 +27,7 @@ from dataclasses import replace
 import hw
 from golden import product_width
 
+from .errors import ReportError
 from .flows import TARGETS
 
 #: The paper's Table 2 figure: dINT4 x INT8 MAC area is 1.93x smaller than INT8 x INT8.
@@ -42,7 +43,7 @@ HEADLINE_STYLES = tuple(sorted(hw.STYLES, key=lambda s: s != hw.default_style(HE
 def efficiency(macs_per_cycle: int, area: float, delay_ns: float | None) -> tuple[float, float]:
     """``(macs/area, macs/(area*delay))``; the second is NaN without a delay."""
     if area <= 0:
-        raise ValueError(f"area must be positive, got {area}")
+        raise ReportError(f"area must be positive, got {area}")
     e = macs_per_cycle / area
     ead = macs_per_cycle / (area * delay_ns) if delay_ns else math.nan
     return e, ead
@@ -86,7 +87,7 @@ def baseline_of(rows: list[dict]) -> dict:
     """The strongest (smallest-area) INT8 x INT8 row among ``rows`` (one group)."""
     base = [r for r in rows if r["weight_format"] == hw.BASELINE_FORMAT]
     if not base:
-        raise ValueError("no INT8 x INT8 baseline in this group; ratios need one")
+        raise ReportError("no INT8 x INT8 baseline in this group; ratios need one")
     return min(base, key=lambda r: (r["area"], r["booth"]))
 
 
