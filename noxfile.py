@@ -23,7 +23,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """All unit tests: golden, hw (amaranth.sim + Verilog lint), quant (tiny models)."""
-    _install(session, "hw", "sim", "reports", "quant", "test")
+    _install(session, "hw", "sim", "reports", "quant", "cluster", "test")
     session.run("pytest", "-q", *session.posargs)
 
 

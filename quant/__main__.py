@@ -27,10 +27,7 @@ from .checkpoint import find_checkpoint  # noqa: E402
 from .cli import build_parser  # noqa: E402
 from .errors import QuantError  # noqa: E402
 from .experiments import (  # noqa: E402
-    DataSettings,
     Session,
-    TableSettings,
-    acts_label,
     check_export,
     check_recipe,
     run_export,
@@ -40,7 +37,8 @@ from .experiments import (  # noqa: E402
 )
 from .outputs import check_output_dir, check_output_file, json_text  # noqa: E402
 from .pipeline import QuantConfig  # noqa: E402
-from .session import needs_calibration  # noqa: E402
+from .session import DataSettings, needs_calibration  # noqa: E402
+from .table import TableSettings, acts_label  # noqa: E402
 from .text import TextError, check_source  # noqa: E402
 
 #: Exceptions that are bad input (one line, status 2); anything else is a bug (traceback).
@@ -100,6 +98,7 @@ def _table(a: argparse.Namespace, command: str) -> None:
         short_seqlen=a.short_seqlen,
         integer_check_windows=a.integer_check_windows,
     )
+    tools.cli.check_executor_args(a)
     _check_texts(calib_text=a.calib_text, eval_text=a.eval_text)
     ckpt = find_checkpoint(a.model)
     check_output_dir(a.out)
@@ -111,7 +110,16 @@ def _table(a: argparse.Namespace, command: str) -> None:
             flush=True,
         )
 
-    run_table(settings, a.out, ckpt, command, on_row=show)
+    run_table(
+        settings,
+        a.out,
+        ckpt,
+        command,
+        on_row=show,
+        workers=a.jobs,
+        executor=a.executor,
+        address=a.address,
+    )
     print(f"wrote {a.out / 'results.md'}, results.json, results.png")
 
 

@@ -256,6 +256,14 @@ def build_parser() -> Parser:
         "output directory for results.{md,json,png}; an unfinished run leaves "
         "results-partial.{md,json} beside them",
     )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="table jobs (FP, one per format, the check) run in parallel, each loading the "
+        "model with --threads torch threads (default 1: in this process)",
+    )
+    tools.cli.add_executor_args(p)
 
     p = sub.add_parser("slac", help="activation range versus calibration sequence length")
     _model_arg(p)

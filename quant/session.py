@@ -79,6 +79,19 @@ class Session:
         ``max(data.eval_windows, eval_windows)`` windows.
         """
         data = data or DataSettings()
+        ckpt, calib, ev = cls.check(model, data, calib_seqlens, eval_windows)
+        m, _, info = load_model(ckpt, with_tokenizer=False)
+        return cls(m, info, calib, ev, data)
+
+    @staticmethod
+    def check(
+        model: str | Checkpoint,
+        data: DataSettings,
+        calib_seqlens: tuple[int, ...] = (),
+        eval_windows: int = 0,
+    ) -> tuple[Checkpoint, torch.Tensor, torch.Tensor]:
+        """Every check of :meth:`open`, without loading the model; returns the checkpoint and
+        the calibration and evaluation token ids."""
         ckpt = model if isinstance(model, Checkpoint) else find_checkpoint(model)
         calib_text, eval_text = read_text(data.calib_text), read_text(data.eval_text)
         tokenizer = load_tokenizer(ckpt)
@@ -88,8 +101,7 @@ class Session:
         for seqlen in calib_seqlens:
             what = f"calibration text {data.calib_text!r}"
             calibration_ids(calib, seqlen, data.calib_tokens, what)
-        m, _, info = load_model(ckpt, with_tokenizer=False)
-        return cls(m, info, calib, ev, data)
+        return ckpt, calib, ev
 
     def eval_windows(self, n: int | None = None) -> torch.Tensor:
         return window_ids(self.eval_tokens, self.data.eval_seqlen, n or self.data.eval_windows)

@@ -35,6 +35,13 @@ from .toolchain import file_sha256, find_liberty  # noqa: E402
 log = logging.getLogger("reports")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (``error: ...``, exit 2) like every other."""
+
+    def error(self, message: str):
+        raise tools.cli.CliError(f"{message}; see python -m reports --help")
+
+
 def _default_sizes() -> str:
     return " ".join(
         f"{level}={','.join(map(str, sizes))}"
@@ -82,14 +89,16 @@ def cmd_report(args) -> int:
     if "osu018" in args.targets:
         find_liberty(args.liberty)  # a missing --liberty file is an error before any work
     log.info(
-        "%d designs, %d synthesis runs on %d processes (cache: %s)",
+        "%d designs, %d synthesis runs on %s (cache: %s)",
         len(jobs),
         sum(len(j.targets) for j in jobs),
-        args.jobs,
+        f"{args.jobs} processes"
+        if args.executor == "local"
+        else f"Ray ({args.address or 'local'})",
         out / "cache",
     )
     t0 = time.monotonic()
-    records = run_all(jobs, out, workers=args.jobs)
+    records = run_all(jobs, out, args.jobs, args.executor, args.address)
     meta = {
         "command": args.command_line,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -142,7 +151,7 @@ def _main(argv: list[str]) -> int:
     # "python -m reports [options]" means the report subcommand; a bare --help shows both.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["report", *argv]
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m reports",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -170,6 +179,7 @@ def _main(argv: list[str]) -> int:
         help="run every target at every size (default: see DEFAULT_TARGET_LEVELS)",
     )
     r.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    tools.cli.add_executor_args(r)
     r.add_argument("--seeds", type=int, default=2, help="nextpnr seeds per FPGA design (2)")
     r.add_argument("--liberty", help="Liberty file (default: OSU018 from qflow-tech-osu018)")
     r.add_argument("--out", default="build/reports", help="output directory")
@@ -188,6 +198,7 @@ def _main(argv: list[str]) -> int:
     if args.command == "report":
         if args.jobs < 1 or args.seeds < 1:
             raise tools.cli.CliError("--jobs and --seeds must be >= 1; give a positive count")
+        tools.cli.check_executor_args(args)
         return cmd_report(args)
     return cmd_baseline(args)
 

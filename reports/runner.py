@@ -7,8 +7,15 @@ file's hash, the tool package versions and a hash of this package's flow code. C
 them and the design is synthesized again. The exported Verilog is itself kept in
 ``<out>/work/<design>/`` and re-exported only when the generator sources (``hw/``,
 ``golden/``) change (a 16 x 16 array takes ~40 s to elaborate). Jobs run on
-:func:`tools.run_jobs` (costliest first, with progress); a failing design becomes error
-records and the others still run.
+:func:`tools.run_jobs` (costliest first, with progress; the local pool or Ray); a failing
+design becomes error records and the others still run.
+
+A job reads the cache where it runs but never writes it: it returns its new results
+(:class:`JobOutput`) and the driver writes ``<out>/cache`` as each job finishes, with either
+executor. Its scratch files (the exported Verilog, the flow logs and netlists under
+``<out>/work/<design>/``) stay where the job ran: on one machine, or on a cluster whose nodes
+share the output directory, that is the driver's ``<out>``; on nodes without a shared file
+system they stay on the node and only the cache and the report are the driver's.
 """
 
 from __future__ import annotations
@@ -151,7 +158,16 @@ def record(point: hw.DesignPoint, target: str, **fields) -> dict:
     }
 
 
-def run_job(job: Job, out: Path) -> list[dict]:
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job returns to the driver: its records, and the new cache entries (key ->
+    result) the driver writes."""
+
+    records: list[dict]
+    cache: dict[str, dict]
+
+
+def run_job(job: Job, out: Path) -> JobOutput:
     """Run each target on ``job.point`` (or take it from the cache); one record each."""
     point = job.point
     work = out / "work" / point.name
@@ -160,7 +176,7 @@ def run_job(job: Job, out: Path) -> list[dict]:
         lib_sha = file_sha256(find_liberty(job.liberty))
     verilog, top, export_s = export_cached(point, work)
     verilog_sha = file_sha256(verilog)
-    records = []
+    records, fresh = [], {}
     for target in job.targets:
         key = cache_key(verilog_sha, point, target, job.seeds, lib_sha)
         cached = out / "cache" / f"{key}.json"
@@ -179,24 +195,39 @@ def run_job(job: Job, out: Path) -> list[dict]:
             )
             res.extra["export_seconds"] = export_s
             res.extra["verilog_sha256"] = verilog_sha
-            result = res.to_json()
-            tools.atomic_write(cached, json.dumps(result, indent=1))
+            result = fresh[key] = res.to_json()
         records.append(record(point, target, cached=hit, result=result))
-    return records
+    return JobOutput(records, fresh)
 
 
-def failed_records(job: Job, exc: BaseException) -> list[dict]:
+def failed_records(job: Job, exc: BaseException) -> JobOutput:
     """The records of a job that raised: one per target, with the error."""
-    return [record(job.point, t, error=f"{type(exc).__name__}: {exc}") for t in job.targets]
+    return JobOutput(
+        [record(job.point, t, error=f"{type(exc).__name__}: {exc}") for t in job.targets], {}
+    )
 
 
-def run_all(jobs: list[Job], out: str | Path, workers: int = 2) -> list[dict]:
-    """Run every job (costliest first) on ``workers`` processes; records in job order.
+def write_cache(out: Path, output: JobOutput) -> None:
+    """Write a finished job's new results into ``out/cache`` (in the driver)."""
+    for key, result in output.cache.items():
+        tools.atomic_write(out / "cache" / f"{key}.json", json.dumps(result, indent=1))
+
+
+def run_all(
+    jobs: list[Job],
+    out: str | Path,
+    workers: int = 2,
+    executor: str = "local",
+    address: str | None = None,
+) -> list[dict]:
+    """Run every job (costliest first) on ``workers`` processes, or on Ray (``executor``,
+    ``address``: see :func:`tools.run_jobs`); records in job order.
 
     A failing job is logged with its error and reported in the records as ``error``; the
     others still run.
     """
-    out = Path(out)
+    # Absolute: a Ray worker may not start in this process's directory.
+    out = Path(out).resolve()
     (out / "cache").mkdir(parents=True, exist_ok=True)
     # Resolve tools and the Liberty file once, before forking, so errors surface early.
     all_targets = sorted({t for j in jobs for t in j.targets})
@@ -209,6 +240,9 @@ def run_all(jobs: list[Job], out: str | Path, workers: int = 2) -> list[dict]:
         pool_jobs,
         workers,
         on_error=lambda pool_job, exc: failed_records(by_name[pool_job.name], exc),
+        on_done=lambda pool_job, output: write_cache(out, output),
         desc="synthesis",
+        executor=executor,
+        address=address,
     )
-    return [r for recs in results for r in recs]
+    return [r for output in results for r in output.records]

@@ -123,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         "--formal", action="store_true", help="run the formal proofs with --simulator icarus too"
     )
     parser.add_argument("--list", action="store_true", help="list the task names and exit")
+    tools.cli.add_executor_args(parser)
     b = parser.add_argument_group("bench (python -m sim bench only)")
     b.add_argument(
         "--vectors",
@@ -157,6 +158,12 @@ def _check_options(args) -> None:
         if getattr(args, dest) not in (None, False, []):
             other = "python -m sim bench" if args.command == "run" else "a verification run"
             raise SimError(f"{flag} is an option of {other}; leave it out of this command")
+    if args.command == "bench" and (args.executor != "local" or args.address):
+        raise SimError(
+            "--executor and --address are options of a verification run; leave "
+            "them out of python -m sim bench"
+        )
+    tools.cli.check_executor_args(args)
     build_dir = Path(args.build_dir)
     if build_dir.exists() and not build_dir.is_dir():
         raise SimError(f"--build-dir {build_dir} is a file; give a directory (default build/sim)")
@@ -185,7 +192,8 @@ def cmd_run(args) -> int:
     )
     opts = runner.RunOptions(
         simulator=selection.simulator,
-        build_root=Path(args.build_dir),
+        # Absolute: a Ray worker may not start in this process's directory.
+        build_root=Path(args.build_dir).resolve(),
         jobs=args.jobs,
         quick=args.quick,
         always_waves=args.waves,
@@ -198,9 +206,9 @@ def cmd_run(args) -> int:
     toolchain.prepare(selection.simulator)
     data = configs.layer_data_files(selection.data_dir)
     logging.getLogger("sim").info(
-        "%d tasks on %d workers (%s); layer data files: %s; summary: %s.md",
+        "%d tasks on %s (%s); layer data files: %s; summary: %s.md",
         len(jobs),
-        args.jobs,
+        f"{args.jobs} workers" if args.executor == "local" else f"Ray ({args.address or 'local'})",
         selection.simulator,
         ", ".join(p.name for p in data) or "none (random layer only)",
         selection.summary_stem(),
@@ -213,7 +221,7 @@ def cmd_run(args) -> int:
                 tqdm.write(f"FAIL {r.message.splitlines()[0] if r.message else r.test}")
 
     prepare_env(selection.simulator, Path(args.build_dir))
-    results = runner.run_all(jobs, args.jobs, on_done)
+    results = runner.run_all(jobs, args.jobs, on_done, True, args.executor, args.address)
     wall = time.perf_counter() - t0
     failed = [r for r in results if not r.passed]
     kind = "full run" if selection.full else f"partial run ({selection.describe()})"

@@ -13,8 +13,11 @@ For each :class:`~sim.configs.SimConfig`:
    tests in ``wave/``, keeping the dump (normal builds are untraced: tracing costs compile
    and run time on every passing run).
 
-Configurations run in parallel on :func:`tools.run_jobs` (costliest first), each in its own
-build directory.
+Configurations run in parallel on :func:`tools.run_jobs` (costliest first; the local pool
+or Ray tasks), each in its own build directory. A job's builds, waves and logs are written
+where it runs (they are the job's working files); its :class:`~sim.report.Result` s come
+back to the driver, which prints and writes the summary. On a cluster, give nodes a shared
+``--build-dir`` to keep the waves of failures beside the summary.
 """
 
 from __future__ import annotations
@@ -264,11 +267,21 @@ def run_all(
     workers: int,
     on_done: Callable[[Job, list[Result]], None] | None = None,
     progress: bool = True,
+    executor: str = "local",
+    address: str | None = None,
 ) -> list[Result]:
-    """Run jobs that return result lists on ``workers`` processes (costliest first, with a
-    progress bar); the results, flattened in ``jobs`` order."""
+    """Run jobs that return result lists on ``workers`` processes, or on Ray (``executor``,
+    ``address``: see :func:`tools.run_jobs`), costliest first, with a progress bar; the
+    results, flattened in ``jobs`` order."""
     per_job = run_jobs(
-        jobs, workers, on_error=error_result, on_done=on_done, desc="sim", progress=progress
+        jobs,
+        workers,
+        on_error=error_result,
+        on_done=on_done,
+        desc="sim",
+        progress=progress,
+        executor=executor,
+        address=address,
     )
     return [r for results in per_job for r in results]
 

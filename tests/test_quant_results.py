@@ -73,6 +73,7 @@ def test_run_table_writes_md_json_png_as_a_set(tmp_path, monkeypatch):
         return row, types.SimpleNamespace(scales={})
 
     monkeypatch.setattr(experiments.Session, "open", classmethod(lambda cls, *args: None))
+    monkeypatch.setattr(experiments.Session, "check", staticmethod(lambda *args: None))
     monkeypatch.setattr(experiments, "run_one", fake_run_one)
     seen = []
     settings = TableSettings(integer_check_windows=0)

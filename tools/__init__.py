@@ -12,9 +12,12 @@ Used by ``hw``, ``sim``, ``quant`` and ``reports``; depends on nothing of ours.
   a traceback only for bugs or with ``--debug``; :func:`tools.cli.require` for a missing extra.
 - :mod:`tools.pool` — :func:`run_jobs`: a process pool that runs the costliest job first,
   shows progress and turns a failing job into an error record instead of losing the rest.
+- :mod:`tools.executor` — where :func:`run_jobs` runs its jobs: ``executor="local"`` (the
+  pool) or ``"ray"`` (Ray tasks on a cluster or a local instance; imported only then);
+  :func:`tools.cli.add_executor_args` gives a CLI ``--executor`` and ``--address``.
 """
 
-from . import cli
+from . import cli, executor
 from .debian import DebianFile, debian_file
 from .external import ToolError, find_tool, run_tool, tool_version
 from .files import (
@@ -34,6 +37,7 @@ __all__ = [
     "ToolError",
     "atomic_write",
     "cli",
+    "executor",
     "atomic_write_set",
     "cache_dir",
     "check_writable",

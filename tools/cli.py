@@ -16,10 +16,12 @@ into one line naming the extra to install.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from .executor import EXECUTORS, check_executor
 from .external import ToolError
 
 #: Exit status of a CLI on bad input (argparse uses the same).
@@ -74,3 +76,28 @@ def require(module: str, extra: str, prog: str) -> None:
             f"install the {extra} extra with: pip install -e '.[{extra}]'"
         )
         raise SystemExit(USAGE_STATUS) from None
+
+
+def add_executor_args(parser: argparse.ArgumentParser) -> None:
+    """``--executor local|ray`` and ``--address ADDR``: where a sweep's jobs run
+    (:func:`tools.run_jobs`); check them with :func:`check_executor_args`."""
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: this machine's process pool (default); ray: Ray tasks on a local "
+        "instance with --jobs CPUs, or on the cluster at --address (pip install -e "
+        "'.[cluster]')",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster for --executor ray: auto (started with ray start on this machine), "
+        "HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else a local instance)",
+    )
+
+
+def check_executor_args(args: argparse.Namespace) -> None:
+    """Check ``--executor`` / ``--address`` (and Ray's presence) before any work; raises
+    :class:`ToolError` (one line, status 2 under :func:`run`)."""
+    check_executor(args.executor, args.address)

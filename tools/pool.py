@@ -1,9 +1,10 @@
-"""One process pool for every sweep: costliest job first, progress shown, failures kept.
+"""One way to run every sweep: costliest job first, progress shown, failures kept.
 
 A :class:`Job` is a name, a picklable zero-argument callable and a cost hint. :func:`run_jobs`
-runs them on ``workers`` processes (in this process when ``workers <= 1``), starting with the
-costliest so the last job to finish is a short one, and returns each job's result in the
-order given. A job that raises does not stop the others: its result is ``on_error(job, exc)``.
+runs them on ``workers`` processes (in this process when ``workers <= 1``), or as tasks on a
+Ray cluster (``executor="ray"``, :mod:`tools.executor`), starting with the costliest so the
+last job to finish is a short one, and returns each job's result in the order given. A job
+that raises does not stop the others: its result is ``on_error(job, exc)``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .executor import check_executor, ray_completions
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +45,21 @@ def run_jobs(
     on_done: Callable[[Job, Any], None] | None = None,
     desc: str = "jobs",
     progress: bool = True,
+    executor: str = "local",
+    address: str | None = None,
 ) -> list[Any]:
     """Run ``jobs`` (costliest first) and return their results in the order of ``jobs``.
 
     ``on_error(job, exc)`` turns a failing job into its result (it is logged too);
     ``on_done(job, result)`` is called in this process as each job finishes. Progress is a
     tqdm bar of jobs done / total with the estimated time left.
+
+    ``executor="ray"`` runs each job as a Ray task (:mod:`tools.executor`): on the cluster at
+    ``address`` (``"auto"``, ``HOST:PORT``; default ``RAY_ADDRESS``), or on a local instance
+    with ``workers`` CPUs started for this call. Results, their order and the callbacks are
+    the same as with the local pool.
     """
+    ray_address = check_executor(executor, address)
     names = [j.name for j in jobs]
     if len(set(names)) != len(names):
         raise ValueError("run_jobs: job names must be unique")
@@ -69,7 +80,10 @@ def run_jobs(
             bar.update()
 
     try:
-        if workers <= 1 or len(jobs) <= 1:
+        if executor == "ray":
+            for job, get in ray_completions(order, workers, ray_address):
+                finish(job, get)
+        elif workers <= 1 or len(jobs) <= 1:
             for job in order:
                 finish(job, job.fn)
         else:

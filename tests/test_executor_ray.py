@@ -1,0 +1,170 @@
+"""The Ray executor gives what the local pool gives (issue 16): same results, same order, same
+error records, same report rows and the same simulation verdicts.
+
+The local runs happen in this process and in CLI subprocesses; the Ray runs happen in one
+subprocess that starts a local Ray instance with 2 CPUs through :func:`tools.executor.
+ray_instance` and runs ``tools.run_jobs``, ``python -m reports`` and ``python -m sim`` on it
+(one instance for all three keeps the test near a minute on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tools
+
+pytest.importorskip(
+    "ray",
+    reason="ray is not installed (pip install -e '.[cluster]'), so the Ray executor cannot run",
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A small sweep that still runs real synthesis: the INT8 baselines and the dINT4 MAC, CMOS.
+REPORT_ARGS = ["--levels", "mac", "--formats", "dint4", "--styles", "shiftadd"]
+REPORT_ARGS += ["--targets", "cmos", "--no-plots", "--jobs", "2"]
+#: One cheap simulation configuration.
+SIM_ARGS = ["--only", "mac-dint4-shiftadd", "--quick", "--jobs", "2"]
+
+
+def pool_jobs() -> list[tools.Job]:
+    """Jobs any worker can import (standard library callables), one of them failing."""
+    jobs = [tools.Job(f"j{i}", functools.partial(pow, i, 2), cost=i) for i in range(5)]
+    jobs.insert(2, tools.Job("broken", functools.partial(int, "not a number"), cost=100))
+    return jobs
+
+
+def on_error(job: tools.Job, exc: BaseException) -> str:
+    return f"{job.name}: {type(exc).__name__}: {exc}"
+
+
+#: The Ray side, run in a subprocess: argv = work directory.
+RAY_SIDE = """
+import json, sys
+from pathlib import Path
+import tools
+from tests.test_executor_ray import REPORT_ARGS, SIM_ARGS, on_error, pool_jobs
+
+work = Path(sys.argv[1])
+with tools.executor.ray_instance(2) as ray:
+    seen = []
+    out = tools.run_jobs(pool_jobs(), 2, on_error=on_error, progress=False, executor="ray",
+                         on_done=lambda job, r: seen.append(job.name))
+    import reports.__main__ as reports_cli
+    import sim.__main__ as sim_cli
+    status = {
+        "reports": reports_cli.main(
+            ["--executor", "ray", *REPORT_ARGS, "--out", str(work / "reports-ray")]),
+        "sim": sim_cli.main(
+            ["--executor", "ray", *SIM_ARGS, "--build-dir", str(work / "sim")]),
+    }
+    still_up = ray.is_initialized()
+(work / "ray.json").write_text(json.dumps(
+    {"pool": out, "seen": sorted(seen), "status": status, "still_up": still_up}))
+"""
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)  # the test's instance is a private local one
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _report_rows(out: Path) -> list[dict]:
+    """The report's rows without what depends on the run's timing."""
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "extra")} for r in rows]
+
+
+def _sim_rows(build: Path) -> list[tuple]:
+    (summary,) = build.glob("summary-*.json")
+    doc = json.loads(summary.read_text())
+    return [(r["test"], r["config"], r["passed"]) for r in doc["results"]]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """Local runs first (no Ray in any process yet), then the Ray side; their outputs."""
+    work = tmp_path_factory.mktemp("executors")
+    local = {"pool": tools.run_jobs(pool_jobs(), 2, on_error=on_error, progress=False)}
+    r = _run(["-m", "reports", *REPORT_ARGS, "--out", str(work / "reports-local")], work)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = _run(["-m", "sim", *SIM_ARGS, "--build-dir", str(work / "sim")], work)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    local["sim"] = _sim_rows(work / "sim")
+    r = _run(["-c", RAY_SIDE, str(work)], work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    remote = json.loads((work / "ray.json").read_text())
+    remote["sim"] = _sim_rows(work / "sim")  # the Ray run rewrote the same summary
+    return {"work": work, "local": local, "ray": remote}
+
+
+def test_run_jobs_same_results_order_and_failures(runs):
+    local, remote = runs["local"]["pool"], runs["ray"]["pool"]
+    assert local == [0, 1, local[2], 4, 9, 16]
+    assert local[2].startswith("broken: ValueError: invalid literal for int()")
+    assert remote == local
+    assert runs["ray"]["seen"] == sorted(j.name for j in pool_jobs())
+    assert runs["ray"]["still_up"]  # run_jobs reuses an instance it did not start
+
+
+def test_reports_rows_are_the_same(runs):
+    assert runs["ray"]["status"]["reports"] == 0
+    work = runs["work"]
+    local, remote = _report_rows(work / "reports-local"), _report_rows(work / "reports-ray")
+    assert [r["design"] for r in local] == [r["design"] for r in remote]
+    assert len(local) >= 2 and all(r["area"] for r in local)
+    assert remote == local
+    # the driver wrote the cache: the same keys, the same results
+    cache = {p.name: p.read_text() for p in (work / "reports-local" / "cache").iterdir()}
+    assert set(cache) == {p.name for p in (work / "reports-ray" / "cache").iterdir()}
+
+
+def test_sim_rows_are_the_same(runs):
+    assert runs["ray"]["status"]["sim"] == 0
+    assert runs["local"]["sim"] and all(passed for _, _, passed in runs["local"]["sim"])
+    assert runs["ray"]["sim"] == runs["local"]["sim"]
+
+
+@pytest.mark.parametrize(
+    "executor, address, words",
+    [
+        ("dask", None, ["unknown executor 'dask'"]),
+        ("local", "auto", ["--address needs --executor ray"]),
+        ("ray", "head-node", ["not a Ray address"]),
+        ("ray", "10.0.0.1:99999", ["not a Ray address"]),
+    ],
+)
+def test_bad_executor_choices_are_one_clear_error(executor, address, words):
+    with pytest.raises(tools.ToolError) as e:
+        tools.run_jobs(pool_jobs(), 1, on_error=on_error, executor=executor, address=address)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_address_flag_without_ray_executor_is_a_usage_error(tmp_path):
+    for args in (
+        ["-m", "reports", "--address", "auto", "--levels", "mac"],
+        ["-m", "sim", "--address", "auto", "--only", "mac-int8-mul"],
+        ["-m", "sim", "--executor", "spark"],
+    ):
+        r = _run(args, tmp_path, timeout=60)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    monkeypatch.setattr(tools.executor.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(tools.ToolError, match=r"ray not found: install with pip install -e"):
+        tools.run_jobs(pool_jobs(), 1, on_error=on_error, executor="ray")
