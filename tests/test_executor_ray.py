@@ -141,7 +141,7 @@ def test_sim_rows_are_the_same(runs):
         ("dask", None, ["unknown executor 'dask'"]),
         ("local", "auto", ["--address needs --executor ray"]),
         ("ray", "head-node", ["not a Ray address"]),
-        ("ray", "10.0.0.1:99999", ["not a Ray address"]),
+        ("ray", "head-node:99999", ["not a Ray address"]),
     ],
 )
 def test_bad_executor_choices_are_one_clear_error(executor, address, words):

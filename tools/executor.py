@@ -52,7 +52,7 @@ def check_address(address: str, what: str = "--address") -> str:
     if not ok:
         raise ToolError(
             f"{what} {address!r} is not a Ray address; give auto, HOST:PORT (e.g. "
-            "10.0.0.1:6379) or ray://HOST:PORT"
+            "head-node:6379) or ray://HOST:PORT"
         )
     return address
 
