@@ -12,44 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clicheck import ROOT, one_error_line, run_module, snapshot
 
 import golden
 import tools
 from golden import FormatError
 from hw import DotProduct, export_verilog
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _snapshot(d: Path) -> dict[str, tuple[int, int, bytes]]:
-    return {
-        str(p.relative_to(d)): (p.stat().st_mode, p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(d.rglob("*"))
-        if p.is_file()
-    } | {str(p.relative_to(d)) + "/": (0, 0, b"") for p in d.rglob("*") if p.is_dir()}
-
-
-def _run(args, cwd: Path, env=None, timeout=120) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
-
 
 HW = ["-m", "hw", "verilog"]
 
@@ -73,24 +41,26 @@ HW = ["-m", "hw", "verilog"]
     ],
 )
 def test_hw_cli_bad_input(tmp_path, args, words):
-    before = _snapshot(tmp_path)
-    _one_error_line(_run([*HW, *args], tmp_path), *words)
-    assert _snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    one_error_line(run_module([*HW, *args], tmp_path), *words)
+    assert snapshot(tmp_path) == before
 
 
 def test_sidecar_that_cannot_be_written_leaves_no_verilog(tmp_path):
     (tmp_path / "out" / "x.json").mkdir(parents=True)  # the sidecar's name is taken
-    before = _snapshot(tmp_path)
-    _one_error_line(
-        _run([*HW, "mac", "--k-max", "8", "--name", "x", "-o", "out/x.v"], tmp_path),
+    before = snapshot(tmp_path)
+    one_error_line(
+        run_module([*HW, "mac", "--k-max", "8", "--name", "x", "-o", "out/x.v"], tmp_path),
         "x.json",
         "directory",
     )
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    r = _run([*HW, "mac", "--k-max", "8", "--name", "module", "-o", "m.v", "--debug"], tmp_path)
+    r = run_module(
+        [*HW, "mac", "--k-max", "8", "--name", "module", "-o", "m.v", "--debug"], tmp_path
+    )
     assert r.returncode != 0 and "Traceback" in r.stderr and "reserved word" in r.stderr
 
 
@@ -188,7 +158,7 @@ def test_golden_codes_of_ints_round_trips_what_it_accepts():
 
 
 def test_reports_help_lists_both_subcommands(tmp_path):
-    r = _run(["-m", "reports", "--help"], tmp_path)
+    r = run_module(["-m", "reports", "--help"], tmp_path)
     assert r.returncode == 0
     assert "report" in r.stdout and "baseline" in r.stdout and "{report,baseline}" in r.stdout
 
@@ -198,8 +168,10 @@ def test_cli_without_its_extra_names_the_extra(tmp_path, missing, pkg):
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / f"{missing}.py").write_text(f"raise ImportError('no module named {missing}')\n")
-    r = _run(["-m", pkg, "--help"], tmp_path, env={"PYTHONPATH": f"{shadow}{os.pathsep}{ROOT}"})
-    _one_error_line(r, missing, f"'.[{pkg}]'")
+    r = run_module(
+        ["-m", pkg, "--help"], tmp_path, env={"PYTHONPATH": f"{shadow}{os.pathsep}{ROOT}"}
+    )
+    one_error_line(r, missing, f"'.[{pkg}]'")
 
 
 @pytest.mark.parametrize(
@@ -212,6 +184,6 @@ def test_cli_without_its_extra_names_the_extra(tmp_path, missing, pkg):
     ],
 )
 def test_reports_cli_bad_input(tmp_path, args, words):
-    before = _snapshot(tmp_path)
-    _one_error_line(_run(["-m", "reports", *args], tmp_path), *words)
-    assert _snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    one_error_line(run_module(["-m", "reports", *args], tmp_path), *words)
+    assert snapshot(tmp_path) == before

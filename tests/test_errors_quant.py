@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gguf
 import pytest
+from clicheck import assert_one_line, snapshot
 
 import quant.experiments
 import quant.session
@@ -36,15 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
-    """Every file under root: size, mtime and content."""
-    return {
-        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def cli(argv: list[str], capsys) -> tuple[int, str]:
     """Run ``python -m quant`` in-process: (exit status, stderr)."""
     try:
@@ -52,15 +44,6 @@ def cli(argv: list[str], capsys) -> tuple[int, str]:
     except SystemExit as e:
         status = e.code
     return status, capsys.readouterr().err
-
-
-def assert_one_line(err: str, *words: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    for word in words:
-        assert word in lines[0], (word, err)
-    return lines[0]
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,10 @@ The only real run is ``--only acc-width`` (a static check, no Verilator build), 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clicheck import one_error_line, run_module, snapshot
 
 import hw
 from golden import bench as golden_bench
@@ -22,38 +20,6 @@ from sim.export import progress
 from sim.report import Result
 from sim.selection import Selection, select
 from sim.sidecar import SidecarError
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _snapshot(d: Path) -> dict[str, tuple[int, int, bytes]]:
-    return {
-        str(p.relative_to(d)): (p.stat().st_mode, p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(d.rglob("*"))
-        if p.is_file()
-    } | {str(p.relative_to(d)) + "/": (0, 0, b"") for p in d.rglob("*") if p.is_dir()}
-
-
-def _run(args, cwd: Path, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
-
 
 # ---- row 5: a data directory that does not exist, a selection that drops a task ----------
 
@@ -84,9 +50,9 @@ def _one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
 def test_sim_cli_bad_input(tmp_path, args, words):
     (tmp_path / "afile").write_text("not a directory\n")
     (tmp_path / "empty").mkdir()
-    before = _snapshot(tmp_path)
-    _one_error_line(_run(["-m", "sim", *args], tmp_path), *words)
-    assert _snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    one_error_line(run_module(["-m", "sim", *args], tmp_path), *words)
+    assert snapshot(tmp_path) == before
 
 
 def test_selection_keeps_every_requested_task():
@@ -148,12 +114,12 @@ def test_partial_run_writes_beside_the_full_summary(tmp_path):
     out.mkdir(parents=True)
     (out / "summary.md").write_text("the last full run\n")
     (out / "summary.json").write_text('{"passed": true, "results": []}\n')
-    full = {p: _snapshot(out)[p] for p in ("summary.md", "summary.json")}
+    full = {p: snapshot(out)[p] for p in ("summary.md", "summary.json")}
     for _ in range(2):  # a second partial run replaces its own summary, still not the full one
-        r = _run(["-m", "sim", "--only", "acc-width", "--quick"], tmp_path)
+        r = run_module(["-m", "sim", "--only", "acc-width", "--quick"], tmp_path)
         assert r.returncode == 0, r.stderr
         assert "summary: build/sim/summary-acc-width+quick.md" in r.stdout, r.stdout
-    assert {p: _snapshot(out)[p] for p in ("summary.md", "summary.json")} == full
+    assert {p: snapshot(out)[p] for p in ("summary.md", "summary.json")} == full
     partial = json.loads((out / "summary-acc-width+quick.json").read_text())
     assert partial["passed"] and partial["results"]
     assert "partial run (--only 'acc-width' --quick)" in partial["header"]
@@ -237,6 +203,6 @@ def test_sim_bench_check(cxx, check, passed, met, status):
     ],
 )
 def test_golden_bench_bad_input(tmp_path, args, words):
-    before = _snapshot(tmp_path)
-    _one_error_line(_run(["-m", "golden.bench", *args], tmp_path), *words)
-    assert _snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    one_error_line(run_module(["-m", "golden.bench", *args], tmp_path), *words)
+    assert snapshot(tmp_path) == before
