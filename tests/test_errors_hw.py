@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +64,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_big_array_says_what_it_will_cost_before_it_starts(tmp_path):
-    """256 x 256 takes most of an hour: the estimate comes first, within seconds."""
+    """256 x 256 takes most of an hour: the estimate comes first, before the work starts."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -88,16 +87,13 @@ def test_big_array_says_what_it_will_cost_before_it_starts(tmp_path):
         text=True,
     )
     try:
-        t0 = time.monotonic()
         first = proc.stderr.readline()
         second = proc.stderr.readline()
-        waited = time.monotonic() - t0
     finally:
         proc.kill()
         proc.wait()
     assert "65536 processing elements" in first and "min" in first, first
     assert "[1/2]" in second
-    assert waited < 60  # seconds: the lines come before any of the work
     assert not (tmp_path / "big.v").exists()
 
 
