@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from amaranth.lib import wiring
 
@@ -317,8 +317,3 @@ def verified_by(point: DesignPoint, verified: Iterable[DesignPoint] | None = Non
         if same_level
         else "not verified in simulation"
     )
-
-
-def with_k(point: DesignPoint, k_max: int) -> DesignPoint:
-    """``point`` with its accumulator sized for ``k_max`` products (same rule)."""
-    return replace(point, k_max=k_max)
