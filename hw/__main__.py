@@ -31,7 +31,7 @@ BIG_ARRAY_PES = 64
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
+    parser = tools.cli.ArgumentParser(prog="python -m hw", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verilog", help="export a design as Verilog + JSON sidecar")
     v.add_argument("design", choices=DESIGNS)

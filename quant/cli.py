@@ -20,14 +20,6 @@ from .qlinear import ACT_MODES
 from .text import CALIBRATION_NOVEL, EVALUATION_NOVEL
 
 
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line (``tools.cli`` convention)."""
-
-    def error(self, message: str):
-        tools.cli.fail(f"{message}; see {self.prog} --help")
-        raise SystemExit(tools.cli.USAGE_STATUS)
-
-
 def _int_at_least(least: int, what: str):
     def check(text: str) -> int:
         try:
@@ -200,9 +192,9 @@ DESCRIPTION = (
 )
 
 
-def build_parser() -> Parser:
+def build_parser() -> tools.cli.ArgumentParser:
     """The parser of ``python -m quant`` and its four subcommands."""
-    parser = Parser(prog="python -m quant", description=DESCRIPTION)
+    parser = tools.cli.ArgumentParser(prog="python -m quant", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     parser.add_argument(
         "--debug", action="store_true", help="on an error, show the traceback (any position)"

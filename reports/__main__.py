@@ -35,13 +35,6 @@ from .toolchain import file_sha256, find_liberty  # noqa: E402
 log = logging.getLogger("reports")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (``error: ...``, exit 2) like every other."""
-
-    def error(self, message: str):
-        raise tools.cli.CliError(f"{message}; see python -m reports --help")
-
-
 def _default_sizes() -> str:
     return " ".join(
         f"{level}={','.join(map(str, sizes))}"
@@ -154,7 +147,7 @@ def _main(argv: list[str]) -> int:
     # "python -m reports [options]" means the report subcommand; a bare --help shows both.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["report", *argv]
-    parser = _Parser(
+    parser = tools.cli.ArgumentParser(
         prog="python -m reports",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -53,13 +53,6 @@ BENCH_ONLY = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (``error: ...``, exit 2) like every other."""
-
-    def error(self, message: str):
-        raise tools.cli.CliError(f"{message}; see python -m sim --help")
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -87,7 +80,7 @@ def _pattern(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = tools.cli.ArgumentParser(
         prog="python -m sim",
         description=__doc__.split("\n")[0],
         epilog="A full run writes build/sim/summary.{md,json}; a partial run (--only, --quick, "

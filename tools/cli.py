@@ -32,6 +32,15 @@ class CliError(Exception):
     """Bad input found by a CLI itself (not by a library): the message is the whole line."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors follow the convention: one line ``error: <message>; see
+    <prog> --help`` and exit status 2 (``SystemExit``, as argparse's own), not a usage block."""
+
+    def error(self, message: str):
+        fail(f"{message}; see {self.prog} --help")
+        raise SystemExit(USAGE_STATUS)
+
+
 def one_line(message: str) -> str:
     """The first line of an error message (details such as a tool's log tail follow it)."""
     return str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
