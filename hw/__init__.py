@@ -6,7 +6,8 @@ Blocks (all ``amaranth.lib.wiring.Component``):
 - :class:`~hw.multiplier.MultiplierUnit` — decoder + multiplier only (the ``mul`` level);
 - :class:`~hw.mac.MAC` — one multiply-accumulate lane with a registered accumulator;
 - :class:`~hw.dot.DotProduct` — N lanes, adder tree, one accumulator, streams;
-- :class:`~hw.systolic.SystolicArray` — R x C weight-stationary array, streams;
+- :class:`~hw.systolic.SystolicArray` — R x C weight-stationary array, streams (``classic``);
+- :class:`~hw.lean.LeanSystolicArray` — the lean array architectures (:data:`hw.ARCHS`);
 - :class:`~hw.requant.Requantizer` — ``clamp((acc*M + 2**(sh-1)) >> sh, -127, 127)``.
 
 :mod:`hw.registry` lists every design point that sim verifies, reports synthesize and the
@@ -20,6 +21,7 @@ from .decoder import ShiftAddPlan, WeightDecoder
 from .designs import DESIGNS, build_design
 from .dot import DotProduct
 from .export import export_verilog, pack_fields, sidecar, to_verilog, unpack_fields
+from .lean import ARCHS, DEFAULT_ARCH, LEAN_STYLES, ArrayArch, LeanSystolicArray
 from .lint import (
     VERILATOR_ALLOWED_WARNINGS,
     verilator_env,
@@ -35,6 +37,7 @@ from .registry import (
     ACC_RULES,
     BASELINE_FORMAT,
     LEVELS,
+    REPORT_ARCHS,
     REPORT_FORMATS,
     REPORT_LEVELS,
     REPORT_SIZES,
@@ -52,12 +55,18 @@ from .systolic import SystolicArray
 
 __all__ = [
     "ACC_K",
+    "ARCHS",
+    "DEFAULT_ARCH",
+    "LEAN_STYLES",
+    "ArrayArch",
+    "LeanSystolicArray",
     "ACC_RULES",
     "BASELINE_FORMAT",
     "DESIGNS",
     "LEVELS",
     "MAC",
     "REPORT_FORMATS",
+    "REPORT_ARCHS",
     "REPORT_LEVELS",
     "REPORT_SIZES",
     "STYLES",

@@ -17,6 +17,7 @@ from golden import FORMATS
 
 from .designs import DESIGNS, build_design
 from .export import export_verilog
+from .lean import ARCHS, DEFAULT_ARCH, LEAN_STYLES
 from .names import check_module_name
 from .params import HwError
 from .styles import STYLES
@@ -45,7 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--lanes", type=int, help="lanes of dot (default 8) or requant (default 1)")
     v.add_argument("--rows", type=int, help="systolic rows = K of a tile (default 4)")
     v.add_argument("--cols", type=int, help="systolic columns = N outputs (default 4)")
-    v.add_argument("--style", choices=STYLES, help="multiplier style (default: the smaller)")
+    v.add_argument(
+        "--style",
+        choices=sorted(set(STYLES) | set(LEAN_STYLES)),
+        help="multiplier style (default: the smaller; shared: lean arrays only)",
+    )
+    v.add_argument(
+        "--arch",
+        choices=list(ARCHS),
+        help=f"systolic array architecture (default {DEFAULT_ARCH}; classic: the old one)",
+    )
     v.add_argument("--pipeline", action="store_true", help="pipeline register (dot, requant)")
     v.add_argument("--name", required=True, help="top module name")
     v.add_argument("-o", "--output", required=True, help="output FILE.v (sidecar FILE.json)")
@@ -82,6 +92,7 @@ def _main(argv: list[str]) -> int:
         cols=args.cols,
         style=args.style,
         pipeline=args.pipeline,
+        arch=args.arch,
     )
     if big:
         seconds = pes * SECONDS_PER_PE

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from golden import Format, acc_width_for
 
 from .dot import DotProduct
+from .lean import ARCHS, DEFAULT_ARCH, LeanSystolicArray, arch_of
 from .mac import MAC
 from .multiplier import MultiplierUnit
 from .params import HwError, act_format_of, weight_format_of
@@ -28,12 +29,15 @@ def build_design(
     cols: int | None = None,
     style: str | None = None,
     pipeline: bool = False,
+    arch: str | None = None,
 ) -> wiring.Component:
     """Construct ``design`` from CLI-style parameters (sizes default to small useful values).
 
     A size or option that does not apply to ``design`` raises. ``dot`` uses ``lanes`` (default 8);
-    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4); every design but ``mul`` (decoder +
-    multiplier only) needs ``acc_width`` or ``k_max`` (a clear error otherwise);
+    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4) and ``arch`` (default
+    :data:`hw.lean.DEFAULT_ARCH`; ``classic`` is :class:`SystolicArray`); every design but
+    ``mul`` (decoder + multiplier only) and a ``lean`` array (K summed outside: its output is
+    the tile sum) needs ``acc_width`` or ``k_max`` (a clear error otherwise);
     ``requant`` uses ``lanes`` (default 1) and ``acc_width`` (or the width for ``k_max``).
     """
     given = {
@@ -42,12 +46,13 @@ def build_design(
         "cols": cols is not None,
         "style": style is not None,
         "pipeline": bool(pipeline),
+        "arch": arch is not None,
     }
     applies = {
         "mul": {"style"},
         "mac": {"style"},
         "dot": {"lanes", "style", "pipeline"},
-        "systolic": {"rows", "cols", "style"},
+        "systolic": {"rows", "cols", "style", "arch"},
         "requant": {"lanes", "pipeline"},
     }
     if design in applies:
@@ -77,7 +82,23 @@ def build_design(
             style=style,
             pipeline=pipeline,
         )
+    if design == "systolic" and arch_of(arch or DEFAULT_ARCH).ksum != "chain":
+        return LeanSystolicArray(
+            rows if rows is not None else 4,
+            cols if cols is not None else 4,
+            weight_format,
+            act_format,
+            arch=arch or DEFAULT_ARCH,
+            acc_width=acc_width,
+            k_max=k_max,
+            style=style,
+        )
     if design == "systolic":
+        if style == "shared":
+            raise HwError(
+                "style shared (row-shared multiples) needs a lean array: "
+                f"choose --arch from {', '.join(a for a in ARCHS if a != 'classic')}"
+            )
         return SystolicArray(
             rows if rows is not None else 4,
             cols if cols is not None else 4,

@@ -130,3 +130,9 @@ def constructing(component) -> Iterator[None]:
     component._MustUse__silence = True
     yield
     del component._MustUse__silence
+
+
+def is_row(load_row, loading, r: int):
+    """``load_row == r`` for a weight-load row counter; row 0 is ``~loading`` (Verilator's
+    lint rejects the ``!`` that Amaranth writes for a multi-bit ``== 0``)."""
+    return ~loading if r == 0 else load_row == r

@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 
 from amaranth.lib import wiring
 
-from golden import FORMATS, acc_width_for, check_acc_width, get
+from golden import FORMATS, acc_width_for, check_acc_width, get, min_acc_width
 
 from .designs import build_design
+from .lean import ARCHS, LEAN_STYLES
 from .params import HwError
 from .styles import STYLES, effective_style, styles_of
 
@@ -48,6 +49,8 @@ REPORT_FORMATS = ("int8", "int4", "dint4_0.25", "dint4", "dint4_0.75", "fp4_e2m1
 REPORT_SIZES = {"mul": (1,), "mac": (1,), "dot": (8, 16), "systolic": (4, 8, 16)}
 #: Report levels (the requantizer is format-independent: verified, not compared).
 REPORT_LEVELS = ("mul", "mac", "dot", "systolic")
+#: Array architectures of the default report, and the sizes each is reported at.
+REPORT_ARCHS = {"classic": (4, 8, 16), "lean": (4, 8, 16), "lean-col": (8,)}
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,10 @@ class DesignPoint:
     ``size`` is the lanes of ``dot`` and ``requant`` and the rows of ``systolic`` (``cols``
     defaults to ``size``: square); ``mul`` and ``mac`` have size 1. ``booth`` asks the
     synthesis flow for Booth multiplier mapping; it does not change the Verilog.
-    ``acc_width`` fixes the width instead of a rule (the requantizer takes one).
+    ``acc_width`` fixes the width instead of a rule (the requantizer takes one). ``arch``
+    names a systolic array architecture of :data:`hw.lean.ARCHS` (``classic`` is
+    :class:`hw.SystolicArray`; a ``lean`` array's output is the tile sum, so its
+    ``acc_width`` is ``golden.min_acc_width(rows)`` whatever the rule).
     """
 
     level: str
@@ -71,6 +77,7 @@ class DesignPoint:
     acc_rule: str = "equal"
     acc_width_fixed: int | None = None
     act_format: str = "int8"
+    arch: str = "classic"
     tags: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -78,8 +85,18 @@ class DesignPoint:
             raise HwError(f"unknown level {self.level!r}; choose from {', '.join(LEVELS)}")
         object.__setattr__(self, "weight_format", get(self.weight_format).name)
         object.__setattr__(self, "act_format", get(self.act_format).name)
-        if self.style not in STYLES:
-            raise HwError(f"unknown style {self.style!r}; choose from {', '.join(STYLES)}")
+        if self.arch not in ARCHS:
+            raise HwError(
+                f"unknown array architecture {self.arch!r}; choose from {', '.join(ARCHS)}"
+            )
+        if self.arch != "classic" and self.level != "systolic":
+            raise HwError(f"only systolic arrays have an architecture, not {self.level}")
+        allowed = LEAN_STYLES if self.arch != "classic" else STYLES
+        if self.style not in allowed:
+            raise HwError(
+                f"unknown style {self.style!r} for {self.level} ({self.arch}); "
+                f"choose from {', '.join(allowed)}"
+            )
         if self.acc_rule not in ACC_RULES:
             raise HwError(
                 f"unknown accumulator rule {self.acc_rule!r}; choose from {', '.join(ACC_RULES)}"
@@ -109,10 +126,23 @@ class DesignPoint:
         return effective_style(self.style, self.weight_format)
 
     @property
+    def sums_k_outside(self) -> bool:
+        """A lean array whose output is the tile sum (the next stage adds the K-tiles)."""
+        return self.level == "systolic" and ARCHS[self.arch].ksum == "outside"
+
+    @property
+    def clock_gate(self) -> bool:
+        """Whether the synthesis flow turns the stall enables into clock gates."""
+        return self.level == "systolic" and ARCHS[self.arch].clock_gate
+
+    @property
     def acc_width(self) -> int | None:
-        """The accumulator width by the point's rule (``None`` for ``mul``)."""
+        """The accumulator width by the point's rule (``None`` for ``mul``; the tile-sum
+        width of a lean array that sums K outside)."""
         if self.level == "mul":
             return None
+        if self.sums_k_outside:
+            return min_acc_width(self.rows, self.act_format, self.weight_format)
         if self.acc_width_fixed is not None:
             return self.acc_width_fixed
         ref = BASELINE_FORMAT if self.acc_rule == "equal" else self.weight_format
@@ -143,7 +173,9 @@ class DesignPoint:
         if self.level == "dot":
             kw["lanes"] = self.size
         if self.level == "systolic":
-            kw.update(rows=self.rows, cols=self.columns)
+            kw.update(rows=self.rows, cols=self.columns, arch=self.arch)
+            if self.sums_k_outside:
+                del kw["acc_width"], kw["k_max"]
         if self.pipeline:
             kw["pipeline"] = True
         return kw
@@ -179,7 +211,9 @@ class DesignPoint:
         name = f"{self.level_label}_{fmt}_{self.style}" + ("_booth" if self.booth else "")
         if self.pipeline:
             name += "_pipe"
-        if self.acc_rule != "equal" or self.k_max != ACC_K or self.acc_width_fixed is not None:
+        if self.arch != "classic":
+            name += "_" + self.arch.replace("-", "")
+        elif self.acc_rule != "equal" or self.k_max != ACC_K or self.acc_width_fixed is not None:
             name += f"_a{self.acc_width}" if self.level != "mul" else ""
         return name
 
@@ -195,7 +229,8 @@ class DesignPoint:
             self.columns,
             self.pipeline,
             self.acc_width,
-            self.k_max if self.level != "mul" else None,
+            self.k_max if self.level != "mul" and not self.sums_k_outside else None,
+            self.arch,
         )
 
     def to_json(self) -> dict:
@@ -207,19 +242,32 @@ class DesignPoint:
 # ---- the default sets -------------------------------------------------------------------
 
 
-def variants(formats: Iterable[str] = REPORT_FORMATS, styles=STYLES) -> list[tuple[str, str, bool]]:
+def variants(
+    formats: Iterable[str] = REPORT_FORMATS, styles=STYLES, arch: str = "classic"
+) -> list[tuple[str, str, bool]]:
     """(format, style, booth) triples: every style that builds different hardware for a
-    format, plus Booth mapping for the int8 baseline."""
+    format, plus Booth mapping for the int8 baseline.
+
+    Lean arrays (``arch`` other than ``classic``) add the ``shared`` style (row-shared
+    multiples; radix-8 Booth sharing 3a for int8) and drop the generic ``mul`` PE for 4-bit
+    formats (never smaller than ``shiftadd`` for them); int8 keeps ``mul`` with and without
+    Booth mapping, so the INT8 baseline of every architecture is the best of three.
+    """
+    lean = arch != "classic"
     out = []
     for fmt in formats:
         fmt = get(fmt).name
         if fmt == BASELINE_FORMAT:
             # The baseline is always the generic multiplier, with and without Booth mapping.
             out += [(fmt, "mul", False), (fmt, "mul", True)]
+            if lean:
+                out.append((fmt, "shared", False))
             continue
         for style in styles:
-            if style in styles_of(fmt):
+            if style in styles_of(fmt) and not (lean and style == "mul"):
                 out.append((fmt, style, False))
+        if lean:
+            out.append((fmt, "shared", False))
     return out
 
 
@@ -228,9 +276,19 @@ def report_points(
     sizes: dict[str, tuple[int, ...]] | None = None,
     formats: Iterable[str] = REPORT_FORMATS,
     styles=STYLES,
+    archs: Iterable[str] | None = None,
 ) -> list[DesignPoint]:
-    """Every point of the synthesis report (baseline format always included)."""
-    sizes = {**REPORT_SIZES, **(sizes or {})}
+    """Every point of the synthesis report (baseline format always included).
+
+    Systolic arrays come in every architecture of ``archs`` (default :data:`REPORT_ARCHS`,
+    each at its sizes there; sizes given for ``systolic`` apply to every architecture).
+    """
+    given = dict(sizes or {})
+    sizes = {**REPORT_SIZES, **given}
+    archs = tuple(REPORT_ARCHS if archs is None else archs)
+    for a in archs:
+        if a not in ARCHS:
+            raise HwError(f"unknown array architecture {a!r}; choose from {', '.join(ARCHS)}")
     formats = tuple(formats)
     if BASELINE_FORMAT not in formats:
         formats = (BASELINE_FORMAT, *formats)  # ratios need the baseline
@@ -238,9 +296,21 @@ def report_points(
     for level in levels:
         if level not in REPORT_SIZES:
             raise HwError(f"level {level!r} is not reported; choose from {REPORT_LEVELS}")
-        for size in sizes[level]:
-            for fmt, style, booth in variants(formats, styles):
-                out.append(DesignPoint(level, fmt, style, size=size, booth=booth))
+        for arch in archs if level == "systolic" else ("classic",):
+            arch_sizes = sizes[level]
+            if level == "systolic" and "systolic" not in given:
+                arch_sizes = REPORT_ARCHS.get(arch, sizes[level])
+            # A single MAC at both accumulator rules: equal width (the headline) and width
+            # by need for the same K (each format gets golden.acc_width_for(ACC_K, ...)).
+            rules = ACC_RULES if level == "mac" else ("equal",)
+            for size in arch_sizes:
+                for fmt, style, booth in variants(formats, styles, arch):
+                    for rule in rules:
+                        out.append(
+                            DesignPoint(
+                                level, fmt, style, size=size, booth=booth, arch=arch, acc_rule=rule
+                            )
+                        )
     return out
 
 
@@ -267,6 +337,13 @@ def sim_points() -> list[DesignPoint]:
         DesignPoint("systolic", f, styles_of(f)[-1], size=r, cols=None if r == c else c)
         for f, r, c in arrays
     ]
+    # The lean architectures: the shared-multiple PE of every format at the report's 8x8
+    # (with and without column accumulators), and the other PE styles once each.
+    for arch in ("lean", "lean-col"):
+        pts += [DesignPoint("systolic", f, "shared", size=8, arch=arch) for f in FORMATS]
+        pts.append(DesignPoint("systolic", "int8", "mul", size=8, arch=arch))
+    pts.append(DesignPoint("systolic", "dint4", "shiftadd", size=8, arch="lean"))
+    pts.append(DesignPoint("systolic", "int4", "shiftadd", size=4, cols=8, arch="lean"))
     pts += [
         DesignPoint("requant", size=4, acc_width_fixed=acc_width_for(ACC_K, "int8", "int8")),
         DesignPoint("requant", size=2, acc_width_fixed=48, pipeline=True),

@@ -13,6 +13,7 @@ from .params import (
     act_format_of,
     check_count,
     constructing,
+    is_row,
     resolve_acc_width,
     weight_format_of,
 )
@@ -197,7 +198,7 @@ class SystolicArray(wiring.Component):
                 pes[r][c] = pe
                 m.d.comb += [
                     pe.en.eq(advance),
-                    pe.load.eq(w_accept & (load_row == r) if R > 1 else w_accept),
+                    pe.load.eq(w_accept & is_row(load_row, loading, r) if R > 1 else w_accept),
                     pe.w_load.eq(self.w_in.payload[c]),
                     pe.a_in.eq(row_in[r] if c == 0 else pes[r][c - 1].a_out),
                     pe.psum_in.eq(col_in[c] if r == 0 else pes[r - 1][c].psum_out),

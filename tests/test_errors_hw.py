@@ -74,8 +74,6 @@ def test_big_array_says_what_it_will_cost_before_it_starts(tmp_path):
             "256",
             "--cols",
             "256",
-            "--k-max",
-            "256",
             "--name",
             "big",
             "-o",

@@ -12,15 +12,18 @@ CASES = [
     ("dot", {"lanes": 2, "pipeline": True}),
     ("requant", {"lanes": 1, "pipeline": False}),
     ("requant", {"lanes": 2, "pipeline": True}),
-    ("systolic", {"rows": 1, "cols": 1}),
-    ("systolic", {"rows": 2, "cols": 3}),
-    ("systolic", {"rows": 3, "cols": 1}),
+    ("systolic", {"rows": 1, "cols": 1, "arch": "classic"}),
+    ("systolic", {"rows": 2, "cols": 3, "arch": "classic"}),
+    ("systolic", {"rows": 3, "cols": 1, "arch": "classic"}),
+    ("systolic", {"rows": 2, "cols": 3, "arch": "lean"}),
+    ("systolic", {"rows": 3, "cols": 2, "arch": "lean-col"}),
 ]
 
 
 @pytest.mark.parametrize("design, sizes", CASES)
 def test_latency_matches_attribute(design, sizes):
-    dut = build_design(design, "dint4", k_max=8, **sizes)
+    width = {} if sizes.get("arch") == "lean" else {"k_max": 8}  # lean: the tile sum
+    dut = build_design(design, "dint4", **width, **sizes)
     inp = dut.a_in if design == "systolic" else dut.i
     seen = {}
 
@@ -32,6 +35,8 @@ def test_latency_matches_attribute(design, sizes):
             for lane in range(sizes["lanes"]):
                 ctx.set(inp.payload.sh[lane], 1)
         ctx.set(inp.valid, 1)
+        if hasattr(dut, "psum_in"):
+            ctx.set(dut.psum_in.valid, 1)
         for cycle in range(40):
             _, _, ready, out_valid = await ctx.tick().sample(inp.ready, dut.o.valid)
             if out_valid:
