@@ -43,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     width = v.add_mutually_exclusive_group()
     width.add_argument("--acc-width", type=int, help="accumulator width in bits")
     width.add_argument("--k-max", type=int, help="largest K; width = golden.acc_width_for")
-    v.add_argument("--lanes", type=int, help="lanes of dot (default 8) or requant (default 1)")
+    v.add_argument(
+        "--lanes",
+        type=int,
+        help="lanes of dot (default 8), requant (default 1); weights per PE of a lean array",
+    )
     v.add_argument("--rows", type=int, help="systolic rows = K of a tile (default 4)")
     v.add_argument("--cols", type=int, help="systolic columns = N outputs (default 4)")
     v.add_argument(
@@ -56,7 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(ARCHS),
         help=f"systolic array architecture (default {DEFAULT_ARCH}; classic: the old one)",
     )
-    v.add_argument("--pipeline", action="store_true", help="pipeline register (dot, requant)")
+    v.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="pipeline register (dot, requant; lean arrays: before the psum adder)",
+    )
     v.add_argument("--name", required=True, help="top module name")
     v.add_argument("-o", "--output", required=True, help="output FILE.v (sidecar FILE.json)")
     v.add_argument("--debug", action="store_true", help="show a traceback on any error")

@@ -34,7 +34,8 @@ def build_design(
     """Construct ``design`` from CLI-style parameters (sizes default to small useful values).
 
     A size or option that does not apply to ``design`` raises. ``dot`` uses ``lanes`` (default 8);
-    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4) and ``arch`` (default
+    ``systolic`` uses ``rows`` x ``cols`` (default 4 x 4), ``lanes`` (weights per PE) and
+    ``pipeline`` (lean arrays only) and ``arch`` (default
     :data:`hw.lean.DEFAULT_ARCH`; ``classic`` is :class:`SystolicArray`); every design but
     ``mul`` (decoder + multiplier only) and a ``lean`` array (K summed outside: its output is
     the tile sum) needs ``acc_width`` or ``k_max`` (a clear error otherwise);
@@ -52,7 +53,7 @@ def build_design(
         "mul": {"style"},
         "mac": {"style"},
         "dot": {"lanes", "style", "pipeline"},
-        "systolic": {"rows", "cols", "style", "arch"},
+        "systolic": {"rows", "cols", "style", "arch", "lanes", "pipeline"},
         "requant": {"lanes", "pipeline"},
     }
     if design in applies:
@@ -92,8 +93,15 @@ def build_design(
             acc_width=acc_width,
             k_max=k_max,
             style=style,
+            lanes=lanes if lanes is not None else 1,
+            pipeline=pipeline,
         )
     if design == "systolic":
+        if lanes is not None or pipeline:
+            raise HwError(
+                "lanes (weights per PE) and pipeline are options of the lean arrays; "
+                "the classic array takes neither: drop them or choose --arch lean"
+            )
         if style == "shared":
             raise HwError(
                 "style shared (row-shared multiples) needs a lean array: "

@@ -110,48 +110,70 @@ def arch_of(name: str) -> ArrayArch:
 
 
 class LeanPE(wiring.Component):
-    """One PE of the lean array: ``psum_out <= [psum_in +] a * ints[weight]`` on ``en``.
+    """One PE of the lean array: ``psum_out <= [psum_in +] sum_l a_l * ints[weight_l]`` on
+    ``en``, for its ``lanes`` weights (one per array row of its group).
 
-    Row 0 has no ``psum_in``. With a :class:`SharedPlan` the PE takes the row's odd multiples
-    (``m1``, ``m3``, ...) instead of ``a_in`` and has ``decoder`` + ``selector`` submodules;
-    otherwise ``decoder`` + ``multiplier`` (:func:`hw.multiplier.build_product`).
+    The first PE row has no ``psum_in``. With a :class:`SharedPlan` lane l takes its row's odd
+    multiples (``m{odd}_{l}``) and has ``lane{l}_decoder`` + ``lane{l}_selector`` submodules;
+    otherwise it takes ``a_in_{l}`` and has ``lane{l}_decoder`` + ``lane{l}_multiplier``
+    (:func:`hw.multiplier.build_product`); with one lane the prefix is dropped. ``load`` has a
+    bit per lane. With ``pipeline`` the product operands are registered (on ``en``) before the
+    psum adder: one more cycle of latency, a shorter path.
     """
 
-    def __init__(self, weight_format, act_format, style, plan, in_width, out_width, reset):
+    def __init__(
+        self, weight_format, act_format, style, plan, in_width, out_width, reset, lanes, pipeline
+    ):
         self.weight_format, self.act_format, self.style = weight_format, act_format, style
         self.plan, self.in_width, self.out_width, self.reset = plan, in_width, out_width, reset
+        self.lanes, self.pipeline = lanes, pipeline
         members = {
             "en": In(1),
-            "load": In(1),
+            "load": In(lanes),
             "w_load": In(unsigned(weight_format.bits)),
             "psum_out": Out(signed(out_width)),
         }
-        if plan is not None:
-            for odd in plan.odds:
-                members[f"m{odd}"] = In(signed(act_format.bits + odd.bit_length()))
-        else:
-            members["a_in"] = In(signed(act_format.bits))
+        for lane in range(lanes):
+            if plan is not None:
+                for odd in plan.odds:
+                    members[f"m{odd}_{lane}"] = In(signed(act_format.bits + odd.bit_length()))
+            else:
+                members[f"a_in_{lane}"] = In(signed(act_format.bits))
         if in_width is not None:
             members["psum_in"] = In(signed(in_width))
         super().__init__(members)
 
+    def _lane(self, m: Module, lane: int) -> list:
+        """The operands lane ``lane`` contributes to the psum adder."""
+        prefix = f"lane{lane}_" if self.lanes > 1 else ""
+        weight = Signal(
+            unsigned(self.weight_format.bits), reset_less=not self.reset, name=f"weight_{lane}"
+        )
+        with m.If(self.load[lane]):
+            m.d.sync += weight.eq(self.w_load)
+        if self.plan is None:
+            a = getattr(self, f"a_in_{lane}")
+            fmt, act = self.weight_format, self.act_format
+            return [build_product(m, a, weight, fmt, act, self.style, prefix)]
+        dec, sel = SharedDecoder(self.plan), SharedSelector(self.plan, self.act_format.bits)
+        m.submodules[prefix + "decoder"], m.submodules[prefix + "selector"] = dec, sel
+        m.d.comb += [dec.code.eq(weight), sel.ctrl.eq(dec.ctrl)]
+        for odd in self.plan.odds:
+            m.d.comb += getattr(sel, f"m{odd}").eq(getattr(self, f"m{odd}_{lane}"))
+        terms, cin = digit_sum(self.plan, sel)
+        return [*terms, cin]
+
     def elaborate(self, platform) -> Module:
         m = Module()
-        weight = Signal(unsigned(self.weight_format.bits), reset_less=not self.reset)
-        with m.If(self.load):
-            m.d.sync += weight.eq(self.w_load)
-        if self.plan is not None:
-            dec, sel = SharedDecoder(self.plan), SharedSelector(self.plan, self.act_format.bits)
-            m.submodules.decoder, m.submodules.selector = dec, sel
-            m.d.comb += [dec.code.eq(weight), sel.ctrl.eq(dec.ctrl)]
-            for odd in self.plan.odds:
-                m.d.comb += getattr(sel, f"m{odd}").eq(getattr(self, f"m{odd}"))
-            terms, cin = digit_sum(self.plan, sel)
-            operands = [*terms, cin]
-        else:
-            operands = [
-                build_product(m, self.a_in, weight, self.weight_format, self.act_format, self.style)
-            ]
+        operands = [x for lane in range(self.lanes) for x in self._lane(m, lane)]
+        if self.pipeline:
+            staged = []
+            for i, x in enumerate(operands):
+                reg = Signal.like(x, name=f"product_reg_{i}", reset_less=not self.reset)
+                with m.If(self.en):
+                    m.d.sync += reg.eq(x)
+                staged.append(reg)
+            operands = staged
         if self.in_width is not None:
             operands = [self.psum_in, *operands]
         total = operands[0]
@@ -180,7 +202,12 @@ class LeanSystolicArray(wiring.Component):
 
     Flow control: a global enable (``advance``) moves every pipeline register unless an
     output is waiting (for ``column``: also for its ``psum_in``). One vector per cycle;
-    latency ``rows + (cols - 1) // a_reg_every`` (``rows`` when broadcast).
+    latency ``rows / lanes + pipeline + (cols - 1) // a_reg_every`` (the last term is 0 when
+    broadcast).
+
+    ``lanes`` weights per PE (a short dot product per PE, one psum adder per ``lanes`` rows;
+    it must divide ``rows``) and ``pipeline`` (a register between the products and the psum
+    adder) are options of every lean architecture.
     """
 
     design = "systolic"
@@ -196,6 +223,8 @@ class LeanSystolicArray(wiring.Component):
         k_max: int | None = None,
         style: str | None = None,
         a_reg_every: int | None = None,
+        lanes: int = 1,
+        pipeline: bool = False,
     ):
         with constructing(self):
             self.rows = check_count("rows", rows, maximum=256)
@@ -216,8 +245,13 @@ class LeanSystolicArray(wiring.Component):
             )
             every = self.arch.a_reg_every if a_reg_every is None else a_reg_every
             self.a_reg_every = check_count("a_reg_every", every, minimum=0, maximum=256)
+            self.lanes = check_count("lanes (weights per PE)", lanes, maximum=rows)
+            if rows % lanes:
+                raise HwError(f"lanes={lanes} must divide rows={rows}: a PE takes `lanes` rows")
+            self.pipeline = bool(pipeline)
+            self.pe_rows = rows // lanes
             wf, af = self.weight_format, self.act_format
-            self.psum_widths = [min_acc_width(r + 1, af, wf) for r in range(rows)]
+            self.psum_widths = [min_acc_width((g + 1) * lanes, af, wf) for g in range(self.pe_rows)]
             if self.arch.ksum == "outside":
                 if acc_width is not None or k_max is not None:
                     raise HwError(
@@ -233,7 +267,7 @@ class LeanSystolicArray(wiring.Component):
                 self.k_max = k_max
             n = self.a_reg_every
             self.delay_of_col = [c // n if n else 0 for c in range(cols)]
-            self.latency = rows + self.delay_of_col[-1]
+            self.latency = self.pe_rows + int(self.pipeline) + self.delay_of_col[-1]
         a_layout = data.StructLayout({"a": data.ArrayLayout(signed(af.bits), rows)})
         members = {
             "w_in": In(stream.Signature(data.ArrayLayout(unsigned(wf.bits), cols))),
@@ -256,12 +290,14 @@ class LeanSystolicArray(wiring.Component):
             "datapath_reset": self.arch.datapath_reset,
             "clock_gate": self.arch.clock_gate,
             "psum_widths": list(self.psum_widths),
+            "lanes": self.lanes,
+            "pipeline": self.pipeline,
             **multiplier_parameters(self),
         }
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        R, C, L = self.rows, self.cols, self.latency
+        R, C, L, G, LN = self.rows, self.cols, self.latency, self.pe_rows, self.lanes
         reset = self.arch.datapath_reset
         abits = self.act_format.bits
 
@@ -305,11 +341,11 @@ class LeanSystolicArray(wiring.Component):
                 prev = reg
             return prev
 
-        # ---- activations: row r delayed r cycles, then one register per segment ------------
+        # ---- activations: row r delayed r // lanes cycles, then a register per segment -----
         n_seg = self.delay_of_col[-1] + 1
         seg_a = []
         for r in range(R):
-            a = delay(self.a_in.payload.a[r], r, signed(abits), f"a_skew_{r}")
+            a = delay(self.a_in.payload.a[r], r // LN, signed(abits), f"a_skew_{r}")
             segs = [a]
             for s in range(1, n_seg):
                 segs.append(delay(segs[-1], 1, signed(abits), f"a_seg_{r}_{s}"))
@@ -324,40 +360,44 @@ class LeanSystolicArray(wiring.Component):
                     m.d.comb += mu.a.eq(seg_a[r][s])
                     mults[r, s] = mu
 
-        # ---- the PE grid --------------------------------------------------------------------
-        pes = [[None] * C for _ in range(R)]
-        for r in range(R):
+        # ---- the PE grid: PE row g takes array rows g*lanes .. g*lanes + lanes - 1 ---------
+        pes = [[None] * C for _ in range(G)]
+        for g in range(G):
             for c in range(C):
                 pe = LeanPE(
                     self.weight_format,
                     self.act_format,
                     self.style,
                     self.plan,
-                    self.psum_widths[r - 1] if r else None,
-                    self.psum_widths[r],
+                    self.psum_widths[g - 1] if g else None,
+                    self.psum_widths[g],
                     reset,
+                    LN,
+                    self.pipeline,
                 )
-                m.submodules[f"pe_{r}_{c}"] = pe
-                pes[r][c] = pe
+                m.submodules[f"pe_{g}_{c}"] = pe
+                pes[g][c] = pe
                 s = self.delay_of_col[c]
-                m.d.comb += [
-                    pe.en.eq(advance),
-                    pe.load.eq(w_accept & is_row(load_row, loading, r) if R > 1 else w_accept),
-                    pe.w_load.eq(self.w_in.payload[c]),
-                ]
-                if self.plan is not None:
-                    for odd in self.plan.odds:
-                        m.d.comb += getattr(pe, f"m{odd}").eq(getattr(mults[r, s], f"m{odd}"))
-                else:
-                    m.d.comb += pe.a_in.eq(seg_a[r][s])
-                if r:
-                    m.d.comb += pe.psum_in.eq(pes[r - 1][c].psum_out)
+                m.d.comb += [pe.en.eq(advance), pe.w_load.eq(self.w_in.payload[c])]
+                for lane in range(LN):
+                    r = g * LN + lane
+                    load = w_accept & is_row(load_row, loading, r) if R > 1 else w_accept
+                    m.d.comb += pe.load[lane].eq(load)
+                    if self.plan is not None:
+                        for odd in self.plan.odds:
+                            m.d.comb += getattr(pe, f"m{odd}_{lane}").eq(
+                                getattr(mults[r, s], f"m{odd}")
+                            )
+                    else:
+                        m.d.comb += getattr(pe, f"a_in_{lane}").eq(seg_a[r][s])
+                if g:
+                    m.d.comb += pe.psum_in.eq(pes[g - 1][c].psum_out)
 
         # ---- outputs: deskew the later segments' columns, then (column) add psum_in ---------
         last = self.delay_of_col[-1]
         for c in range(C):
             out = delay(
-                pes[R - 1][c].psum_out,
+                pes[G - 1][c].psum_out,
                 last - self.delay_of_col[c],
                 signed(self.psum_widths[-1]),
                 f"deskew_{c}",

@@ -78,6 +78,7 @@ class DesignPoint:
     acc_width_fixed: int | None = None
     act_format: str = "int8"
     arch: str = "classic"
+    pe_lanes: int = 1
     tags: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +92,10 @@ class DesignPoint:
             )
         if self.arch != "classic" and self.level != "systolic":
             raise HwError(f"only systolic arrays have an architecture, not {self.level}")
+        if (self.pe_lanes != 1 or (self.pipeline and self.level == "systolic")) and (
+            self.arch == "classic"
+        ):
+            raise HwError("pe_lanes and pipeline are options of the lean array architectures")
         allowed = LEAN_STYLES if self.arch != "classic" else STYLES
         if self.style not in allowed:
             raise HwError(
@@ -176,6 +181,8 @@ class DesignPoint:
             kw.update(rows=self.rows, cols=self.columns, arch=self.arch)
             if self.sums_k_outside:
                 del kw["acc_width"], kw["k_max"]
+            if self.pe_lanes != 1:
+                kw["lanes"] = self.pe_lanes
         if self.pipeline:
             kw["pipeline"] = True
         return kw
@@ -211,6 +218,8 @@ class DesignPoint:
         name = f"{self.level_label}_{fmt}_{self.style}" + ("_booth" if self.booth else "")
         if self.pipeline:
             name += "_pipe"
+        if self.pe_lanes != 1:
+            name += f"_l{self.pe_lanes}"
         if self.arch != "classic":
             name += "_" + self.arch.replace("-", "")
         elif self.acc_rule != "equal" or self.k_max != ACC_K or self.acc_width_fixed is not None:
@@ -231,6 +240,7 @@ class DesignPoint:
             self.acc_width,
             self.k_max if self.level != "mul" and not self.sums_k_outside else None,
             self.arch,
+            self.pe_lanes,
         )
 
     def to_json(self) -> dict:

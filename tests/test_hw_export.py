@@ -128,7 +128,9 @@ def test_sidecar_fields_pack_like_amaranth(tmp_path):
     [
         ("mac", {"lanes": 4}, "mac does not take lanes"),
         ("dot", {"rows": 2}, "dot does not take rows"),
-        ("systolic", {"pipeline": True}, "systolic does not take pipeline"),
+        ("systolic", {"pipeline": True, "arch": "classic"}, "classic array takes neither"),
+        ("systolic", {"style": "shared", "arch": "classic"}, "needs a lean array"),
+        ("systolic", {"lanes": 3, "rows": 4}, "must divide rows"),
         ("requant", {"style": "mul"}, "requant does not take style"),
         ("fft", {}, "unknown design"),
         ("requant", {}, "acc-width"),

@@ -79,21 +79,35 @@ def _tiles(fmt, rows, cols, n_tiles, rng, column, acc_width):
 
 
 CASES = [
-    ("dint4", "shared", "lean", 4, 3, None),
-    ("int8", "shared", "lean", 3, 4, None),
-    ("int8", "mul", "lean-col", 4, 2, None),
-    ("int4", "shared", "lean-col", 2, 3, None),
-    ("fp4_e2m1", "shiftadd", "lean", 3, 5, 2),
-    ("dint4_0.75", "shared", "lean", 4, 5, 2),
-    ("dint4_0.25", "shared", "lean-col", 1, 3, 1),
+    ("dint4", "shared", "lean", 4, 3, None, 2, False),
+    ("int8", "shared", "lean-col", 4, 2, None, 4, True),
+    ("dint4", "mul", "lean", 6, 2, 1, 3, True),
+    ("fp4_e2m1", "shared", "lean", 4, 3, None, 1, True),
+    ("dint4", "shared", "lean", 4, 3, None, 1, False),
+    ("int8", "shared", "lean", 3, 4, None, 1, False),
+    ("int8", "mul", "lean-col", 4, 2, None, 1, False),
+    ("int4", "shared", "lean-col", 2, 3, None, 1, False),
+    ("fp4_e2m1", "shiftadd", "lean", 3, 5, 2, 1, False),
+    ("dint4_0.75", "shared", "lean", 4, 5, 2, 1, False),
+    ("dint4_0.25", "shared", "lean-col", 1, 3, 1, 1, False),
 ]
 
 
-@pytest.mark.parametrize("fmt,style,arch,rows,cols,every", CASES)
-def test_lean_array_matches_golden(fmt, style, arch, rows, cols, every):
+@pytest.mark.parametrize("fmt,style,arch,rows,cols,every,lanes,pipeline", CASES)
+def test_lean_array_matches_golden(fmt, style, arch, rows, cols, every, lanes, pipeline):
     column = ARCHS[arch].ksum == "column"
     kw = {"k_max": 64} if column else {}
-    dut = LeanSystolicArray(rows, cols, fmt, arch=arch, style=style, a_reg_every=every, **kw)
+    dut = LeanSystolicArray(
+        rows,
+        cols,
+        fmt,
+        arch=arch,
+        style=style,
+        a_reg_every=every,
+        lanes=lanes,
+        pipeline=pipeline,
+        **kw,
+    )
     rng = np.random.default_rng(rows * 10 + cols)
     tiles = _tiles(fmt, rows, cols, 4, rng, column, dut.acc_width)
     got = _run(dut, tiles, gap=0.3, stall=0.3, seed=rows + cols)
@@ -110,6 +124,29 @@ def test_lean_psum_widths_follow_golden():
     assert dut.acc_width == dut.psum_widths[-1]
 
 
+def test_lean_lanes_psum_widths_and_latency():
+    dut = LeanSystolicArray(8, 2, "dint4", lanes=4, pipeline=True)
+    assert dut.psum_widths == [golden.min_acc_width(k, "int8", "dint4") for k in (4, 8)]
+    assert dut.latency == 2 + 1
+
+
+def test_lean_lanes_must_divide_rows():
+    with pytest.raises(HwError, match="must divide rows"):
+        LeanSystolicArray(6, 2, "dint4", lanes=4)
+
+
 def test_lean_outside_refuses_accumulator_width():
     with pytest.raises(HwError, match="sums K outside"):
         LeanSystolicArray(4, 4, "dint4", arch="lean", k_max=256)
+
+
+@pytest.mark.parametrize("weight", ["dint4", "int8"])
+def test_lean_lanes_and_pipeline_lint_clean(tmp_path, weight):
+    from hw import build_design, export_verilog, verilator_lint, yosys_check
+
+    dut = build_design("systolic", weight, rows=4, cols=3, lanes=2, pipeline=True)
+    top = f"lean_l2_{weight}"
+    meta = export_verilog(dut, top, tmp_path / f"{top}.v")
+    assert meta["parameters"]["lanes"] == 2 and meta["latency"] == dut.latency == 3
+    verilator_lint(tmp_path / f"{top}.v", top)
+    yosys_check(tmp_path / f"{top}.v", top)
