@@ -30,6 +30,7 @@ def build_design(
     style: str | None = None,
     pipeline: bool = False,
     arch: str | None = None,
+    a_reg_every: int | None = None,
 ) -> wiring.Component:
     """Construct ``design`` from CLI-style parameters (sizes default to small useful values).
 
@@ -48,12 +49,13 @@ def build_design(
         "style": style is not None,
         "pipeline": bool(pipeline),
         "arch": arch is not None,
+        "a_reg_every": a_reg_every is not None,
     }
     applies = {
         "mul": {"style"},
         "mac": {"style"},
         "dot": {"lanes", "style", "pipeline"},
-        "systolic": {"rows", "cols", "style", "arch", "lanes", "pipeline"},
+        "systolic": {"rows", "cols", "style", "arch", "lanes", "pipeline", "a_reg_every"},
         "requant": {"lanes", "pipeline"},
     }
     if design in applies:
@@ -95,11 +97,12 @@ def build_design(
             style=style,
             lanes=lanes if lanes is not None else 1,
             pipeline=pipeline,
+            a_reg_every=a_reg_every,
         )
     if design == "systolic":
-        if lanes is not None or pipeline:
+        if lanes is not None or pipeline or a_reg_every is not None:
             raise HwError(
-                "lanes (weights per PE) and pipeline are options of the lean arrays; "
+                "lanes (weights per PE), a_reg_every and pipeline are options of the lean arrays; "
                 "the classic array takes neither: drop them or choose --arch lean"
             )
         if style == "shared":

@@ -51,6 +51,12 @@ REPORT_SIZES = {"mul": (1,), "mac": (1,), "dot": (8, 16), "systolic": (4, 8, 16)
 REPORT_LEVELS = ("mul", "mac", "dot", "systolic")
 #: Array architectures of the default report, and the sizes each is reported at.
 REPORT_ARCHS = {"classic": (4, 8, 16), "lean": (4, 8, 16), "lean-col": (8,)}
+#: Further lean-array options the report measures at 8 x 8 (every int8 and dint4 style):
+#: weights per PE, a pipeline register before the psum adder, an activation register every
+#: 4 PEs instead of a full-row broadcast.
+LEAN_OPTIONS = ({"pe_lanes": 2}, {"pe_lanes": 4}, {"pipeline": True}, {"a_reg_every": 4})
+LEAN_OPTION_SIZE = 8
+LEAN_OPTION_FORMATS = ("int8", "dint4")
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class DesignPoint:
     act_format: str = "int8"
     arch: str = "classic"
     pe_lanes: int = 1
+    a_reg_every: int | None = None
     tags: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -92,10 +99,15 @@ class DesignPoint:
             )
         if self.arch != "classic" and self.level != "systolic":
             raise HwError(f"only systolic arrays have an architecture, not {self.level}")
-        if (self.pe_lanes != 1 or (self.pipeline and self.level == "systolic")) and (
+        lean_option = self.pe_lanes != 1 or self.a_reg_every is not None
+        if (lean_option or (self.pipeline and self.level == "systolic")) and (
             self.arch == "classic"
         ):
-            raise HwError("pe_lanes and pipeline are options of the lean array architectures")
+            raise HwError(
+                "pe_lanes, a_reg_every and pipeline are options of the lean array architectures"
+            )
+        if self.sums_k_outside:  # the output holds one tile: K outside the array
+            object.__setattr__(self, "k_max", self.rows)
         allowed = LEAN_STYLES if self.arch != "classic" else STYLES
         if self.style not in allowed:
             raise HwError(
@@ -183,6 +195,8 @@ class DesignPoint:
                 del kw["acc_width"], kw["k_max"]
             if self.pe_lanes != 1:
                 kw["lanes"] = self.pe_lanes
+            if self.a_reg_every is not None:
+                kw["a_reg_every"] = self.a_reg_every
         if self.pipeline:
             kw["pipeline"] = True
         return kw
@@ -220,6 +234,8 @@ class DesignPoint:
             name += "_pipe"
         if self.pe_lanes != 1:
             name += f"_l{self.pe_lanes}"
+        if self.a_reg_every is not None:
+            name += f"_r{self.a_reg_every}"
         if self.arch != "classic":
             name += "_" + self.arch.replace("-", "")
         elif self.acc_rule != "equal" or self.k_max != ACC_K or self.acc_width_fixed is not None:
@@ -241,6 +257,7 @@ class DesignPoint:
             self.k_max if self.level != "mul" and not self.sums_k_outside else None,
             self.arch,
             self.pe_lanes,
+            self.a_reg_every,
         )
 
     def to_json(self) -> dict:
@@ -321,18 +338,40 @@ def report_points(
                                 level, fmt, style, size=size, booth=booth, arch=arch, acc_rule=rule
                             )
                         )
+            if level == "systolic" and arch == "lean" and LEAN_OPTION_SIZE in arch_sizes:
+                fmts = [f for f in formats if f in LEAN_OPTION_FORMATS]
+                for opt in LEAN_OPTIONS:
+                    for fmt, style, booth in variants(fmts, styles, arch):
+                        out.append(
+                            DesignPoint(
+                                level,
+                                fmt,
+                                style,
+                                size=LEAN_OPTION_SIZE,
+                                booth=booth,
+                                arch=arch,
+                                **opt,
+                            )
+                        )
     return out
 
 
 def sim_points() -> list[DesignPoint]:
     """The design points ``nox -s sim`` verifies with random and extreme data.
 
-    Every MAC of every registered format and style (the report's MACs, exactly); dot products
+    Every MAC of every registered format and style at both accumulator rules (the report's
+    MACs, exactly: equal width, and width by need for K = ``ACC_K``); dot products
     and systolic arrays chosen to cover each generator option (pipeline, non-square arrays,
     every format family), most of them the very points the report synthesizes; two
     requantizers. The real-layer runs add "need"-rule arrays sized for each layer's K.
     """
     pts = [DesignPoint("mac", f, s) for f in FORMATS for s in STYLES]
+    pts += [
+        DesignPoint("mac", f, s, acc_rule="need")
+        for f in FORMATS
+        for s in STYLES
+        if f != BASELINE_FORMAT  # int8's width by need is the equal width: the same MAC
+    ]
     dots = [
         ("dint4", 16, False, "shiftadd"),
         ("dint4", 16, True, "shiftadd"),
@@ -354,6 +393,12 @@ def sim_points() -> list[DesignPoint]:
         pts.append(DesignPoint("systolic", "int8", "mul", size=8, arch=arch))
     pts.append(DesignPoint("systolic", "dint4", "shiftadd", size=8, arch="lean"))
     pts.append(DesignPoint("systolic", "int4", "shiftadd", size=4, cols=8, arch="lean"))
+    # The further options, on the shared PEs of the report (int8 and dint4) at 8x8.
+    for opt in LEAN_OPTIONS:
+        for f in LEAN_OPTION_FORMATS:
+            pts.append(
+                DesignPoint("systolic", f, "shared", size=LEAN_OPTION_SIZE, arch="lean", **opt)
+            )
     pts += [
         DesignPoint("requant", size=4, acc_width_fixed=acc_width_for(ACC_K, "int8", "int8")),
         DesignPoint("requant", size=2, acc_width_fixed=48, pipeline=True),

@@ -96,20 +96,29 @@ def shows_progress(config: SimConfig) -> bool:
 
 
 def config_name(point: hw.DesignPoint) -> str:
-    """``mac-<fmt>-<style>``, ``dot-<fmt>-l<lanes>[-pipe][-<style>]`` (style named when it is
-    not the format's default), ``systolic-<fmt>-<rows>x<cols>``,
-    ``requant-l<lanes>-a<acc_width>[-pipe]``."""
+    """``mac-<fmt>-<style>[-a<width>]`` (width by need), ``dot-<fmt>-l<lanes>[-pipe][-<style>]``,
+    ``systolic-<fmt>-<rows>x<cols>[-<arch>[-l<lanes>][-pipe][-r<n>]][-<style>]`` (arch ``lean`` or
+    ``leancol``, with the weights per PE, pipeline and activation-register options; none of these
+    for ``classic``), ``requant-l<lanes>-a<acc_width>[-pipe]``. The style is named when it is not
+    the default (the format's for dot and classic arrays, ``shared`` for lean arrays)."""
     pipe = "-pipe" if point.pipeline else ""
     if point.level == "requant":
         return f"requant-l{point.size}-a{point.acc_width}{pipe}"
     fmt = point.weight_format
-    style = "" if point.style == hw.default_style(fmt) else f"-{point.style}"
+    default = hw.LEAN_STYLES[0] if point.arch != "classic" else hw.default_style(fmt)
+    style = "" if point.style == default else f"-{point.style}"
     if point.level == "mac":
-        return f"mac-{fmt}-{point.style}"
+        need = f"-a{point.acc_width}" if point.acc_rule == "need" else ""
+        return f"mac-{fmt}-{point.style}{need}"
     if point.level == "dot":
         return f"dot-{fmt}-l{point.size}{pipe}{style}"
     if point.level == "systolic":
-        return f"systolic-{fmt}-{point.rows}x{point.columns}{style}"
+        arch = ""
+        if point.arch != "classic":
+            arch = "-" + point.arch.replace("-", "")
+            arch += (f"-l{point.pe_lanes}" if point.pe_lanes != 1 else "") + pipe
+            arch += f"-r{point.a_reg_every}" if point.a_reg_every is not None else ""
+        return f"systolic-{fmt}-{point.rows}x{point.columns}{arch}{style}"
     raise SimError(f"sim has no testbench for level {point.level!r}")
 
 

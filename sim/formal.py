@@ -242,11 +242,15 @@ def failure_message(name: str, fmt: golden.Format, acc_width: int, log_text: str
 def check_acc_widths(points: Iterable[hw.DesignPoint]) -> list[Result]:
     """For each accumulator sim verifies (one per format, K and width): the width holds the
     exact extremes of K products (``golden.check_acc_width``; ``needed`` is
-    ``golden.min_acc_width``)."""
+    ``golden.min_acc_width``). K is ``k_max``, or the rows of a lean array whose output is
+    the tile sum (``DesignPoint.sums_k_outside``)."""
     seen: dict[tuple, hw.DesignPoint] = {}
     for p in points:
         if p.level in ("mac", "dot", "systolic"):
-            seen.setdefault((p.weight_format, p.act_format, p.k_max, p.acc_width), p)
+            # A lean array that sums K outside outputs one tile's sum: K = its rows (its
+            # per-row psum widths are proved by the extremes in sim.tb_systolic).
+            k = p.rows if p.sums_k_outside else p.k_max
+            seen.setdefault((p.weight_format, p.act_format, k, p.acc_width), p)
     out = []
     for (fmt, act, k, width), _ in seen.items():
         label = f"{fmt}-k{k}-a{width}"

@@ -1,8 +1,18 @@
-"""cocotb testbench of the exported SystolicArray (weight-stationary, R x C).
+"""cocotb testbench of the exported systolic arrays (weight-stationary, R x C), every
+architecture of ``hw.ARCHS``; the sidecar's ``parameters.ksum`` says which (a classic sidecar
+has none: ``chain``).
 
 A tile is a weight load (``w_in``: R beats, row r = ``W[r, :]``) followed by activation
-vectors (``a_in``: ``a[t, :R]`` and the incoming partial sums ``psum[t, :C]``); the expected
-output is ``psum + golden.accumulate(a, W.T)``, one row per vector, in order.
+vectors (``a_in``: ``a[t, :R]``). Where the partial sums go, and the expected output, one row
+per vector, in order:
+
+- ``chain`` (``classic``, ``hw.SystolicArray``): ``a_in`` also carries the incoming partial
+  sums ``psum[t, :C]``; expected ``psum + golden.accumulate(a, W.T)``;
+- ``column`` (``lean-col``): the partial sums are a stream of their own, ``psum_in`` (one beat
+  per output, in output order), driven by an independent :class:`~sim.tbutil.Source` with its
+  own random gaps in the same phase as the activations; expected the same;
+- ``outside`` (``lean``): no partial sums at all; expected the tile sum
+  ``golden.accumulate(a, W.T)``.
 
 Tests:
 
@@ -11,6 +21,11 @@ Tests:
 - ``test_extremes``: all -128 (and +127) against the largest weight of each sign in every PE,
   with the incoming ``psum`` at the value that makes the output reach the accumulator's
   documented bound (``k_max`` worst-case products), plus zero weights and zero activations.
+  A lean array's outputs must also equal the ``golden.acc_range`` bound they reach (the tile
+  bound of ``rows`` products; ``k_max`` where a ``column`` psum adds the earlier products):
+  every PE then adds the same extreme products, so PE row g's partial sum is the exact bound
+  of its (g + 1) * lanes products, and the output is exact only if every per-row width
+  (``psum_widths``) holds.
 """
 
 from __future__ import annotations
@@ -20,7 +35,11 @@ import numpy as np
 
 import golden
 
+from .sidecar import SidecarError
 from .tbutil import Scoreboard, Sink, Source, TbContext, run_streams, start
+
+#: Where an array takes the earlier K-tiles' partial sums (the sidecar's ``ksum``).
+KSUMS = ("chain", "column", "outside")
 
 
 def _setup():
@@ -32,33 +51,70 @@ def _setup():
     return ctx, sc, weight, act, rows, cols
 
 
-def tile_phases(sc, w_src, a_src, tiles):
+def ksum_of(sc) -> str:
+    """``chain`` (classic: psum on ``a_in``), ``column`` (``psum_in`` stream) or ``outside``."""
+    ksum = str(sc.parameters.get("ksum", "chain"))
+    if ksum not in KSUMS:
+        raise SidecarError(f"{sc.top}: unknown ksum {ksum!r}; this testbench knows {KSUMS}")
+    return ksum
+
+
+def psum_source(dut, sc, p_valid: float) -> Source | None:
+    """The driver of ``psum_in`` (``column`` arrays only; ``None`` for the others)."""
+    return Source(dut, sc.stream("psum_in"), p_valid) if ksum_of(sc) == "column" else None
+
+
+def vector_feeds(sc, a_src, p_src, a, psum) -> list:
+    """The feeds of one run of vectors: ``a_in`` (with ``psum`` for ``chain``), and for
+    ``column`` the ``psum_in`` beats offered by ``p_src`` at the same time."""
+    a_in = sc.stream("a_in")
+    ksum = ksum_of(sc)
+    if (psum is None) != (ksum == "outside"):
+        given = "a psum" if psum is not None else "no psum"
+        raise SidecarError(f"{sc.top}: {given} given for a ksum={ksum} array")
+    if ksum == "chain":
+        return [(a_src, a_in.payload.pack(len(a), a=a, psum=psum))]
+    feeds = [(a_src, a_in.payload.pack(len(a), a=a))]
+    if ksum == "column":
+        feeds.append((p_src, sc.stream("psum_in").payload.pack_root(psum)))
+    return feeds
+
+
+def tile_phases(sc, w_src, a_src, tiles, p_src=None):
     """Phases for ``run_streams``: per tile, its weight load, then its vectors.
 
-    ``tiles`` is a list of ``(W[R, C] codes, a[T, R], psum[T, C])``.
+    ``tiles`` is a list of ``(W[R, C] codes, a[T, R], psum[T, C] or None (outside))``.
     """
-    w_in, a_in = sc.stream("w_in"), sc.stream("a_in")
+    w_in = sc.stream("w_in")
     phases = []
     for W, a, psum in tiles:
         phases.append([(w_src, w_in.payload.pack_root(W))])
-        phases.append([(a_src, a_in.payload.pack(len(a), a=a, psum=psum))])
+        phases.append(vector_feeds(sc, a_src, p_src, a, psum))
     return phases
 
 
+def tile_expected(W, a, psum, weight, act) -> np.ndarray:
+    """``psum + golden.accumulate(a, W.T)``; the tile sum alone when ``psum`` is None."""
+    sums = golden.accumulate(a, W.T, weight, act)
+    return sums if psum is None else psum + sums
+
+
 def expected_outputs(tiles, weight, act) -> np.ndarray:
-    """``psum + golden.accumulate(a, W.T)`` for every vector of every tile, stacked."""
-    return np.concatenate(
-        [psum + golden.accumulate(a, W.T, weight, act) for W, a, psum in tiles]
-    ).astype(np.int64)
+    """:func:`tile_expected` for every vector of every tile, stacked."""
+    return np.concatenate([tile_expected(W, a, psum, weight, act) for W, a, psum in tiles]).astype(
+        np.int64
+    )
 
 
 async def run_tiles(dut, ctx, sc, weight, act, chk, tiles, p_valid, p_ready, rng, label):
-    """Stream ``tiles`` through the array and compare every output element."""
+    """Stream ``tiles`` through the array and compare every output element; returns the
+    outputs (``[vectors, C]``)."""
     rows, cols = tiles[0][0].shape
     w_src = Source(dut, sc.stream("w_in"), p_valid)
     a_src = Source(dut, sc.stream("a_in"), p_valid)
+    p_src = psum_source(dut, sc, p_valid)
     sink = Sink(dut, sc.stream("o"), p_ready)
-    phases = tile_phases(sc, w_src, a_src, tiles)
+    phases = tile_phases(sc, w_src, a_src, tiles, p_src)
     n_out = sum(len(a) for _, a, _ in tiles)
     chk.start_clock()
     cycles = await run_streams(dut, phases, [sink], [n_out], rng, start_cycle=chk.cycles)
@@ -73,6 +129,7 @@ async def run_tiles(dut, ctx, sc, weight, act, chk, tiles, p_valid, p_ready, rng
         macs_per_row=rows * cols,
         context=f"{rows}x{cols}, {len(tiles)} tiles, p_valid={p_valid}, p_ready={p_ready}",
     )
+    return got, sink.cycles
 
 
 def _psum_range(sc, weight, act, rows) -> tuple[int, int]:
@@ -89,6 +146,7 @@ async def test_random(dut):
     await start(dut)
     n_tiles = int(ctx.opt("tiles", 10, quick=3))
     max_t = int(ctx.opt("max_vectors", 48, quick=16))
+    outside = ksum_of(sc) == "outside"
     plo, phi = _psum_range(sc, weight, act, rows)
     mixes = (
         (1.0, 1.0, "full rate"),
@@ -101,6 +159,9 @@ async def test_random(dut):
             t = int(rng.integers(1, max_t + 1))
             W = rng.integers(0, 1 << weight.bits, (rows, cols))
             a = rng.integers(min(act.ints), max(act.ints) + 1, (t, rows))
+            if outside:  # the tile sum only: no partial sums go in
+                tiles.append((W, a, None))
+                continue
             # Mostly small partial sums (like a real chain), some anywhere in the safe range.
             psum = rng.integers(-(2**12), 2**12, (t, cols))
             wide = rng.random((t, cols)) < 0.1
@@ -117,8 +178,12 @@ async def test_extremes(dut):
     ctx, sc, weight, act, rows, cols = _setup()
     chk = Scoreboard(ctx, "test_extremes")
     rng = ctx.rng("extremes")
+    ksum = ksum_of(sc)
     k_max = int(sc.parameters.get("k_max") or rows)
     codes = sorted({int(np.argmin(weight.ints_array)), int(np.argmax(weight.ints_array))})
+    # Lean arrays: (output vector, products summed, end of golden.acc_range) it must reach.
+    one_lo, one_hi = golden.acc_range(1, act, weight)
+    bounds: list[tuple[int, int, int]] = []
     tiles = []
     for a0 in (min(act.ints), max(act.ints)):
         for c in codes:
@@ -135,26 +200,80 @@ async def test_extremes(dut):
             )
             psum = np.full((3, cols), prior, np.int64)
             psum[1] = 0
-            tiles.append((W, a, psum))
-    # Zero weights and zero activations pass psum through unchanged.
-    tiles.append(
-        (
-            np.zeros((rows, cols), np.int64),
-            rng.integers(-128, 128, (4, rows)),
-            rng.integers(-(2**20), 2**20, (4, cols)),
-        )
-    )
-    tiles.append(
-        (
-            rng.integers(0, 1 << weight.bits, (rows, cols)),
-            np.zeros((4, rows), np.int64),
-            rng.integers(-(2**20), 2**20, (4, cols)),
-        )
-    )
+            product = int(golden.accumulate([[a0]], [[c]], weight, act)[0, 0])
+            end = 1 if product == one_hi else 0 if product == one_lo else None
+            if ksum != "chain" and end is not None:
+                first = sum(len(t[1]) for t in tiles)
+                for v in range(3):
+                    k = k_max if ksum == "column" and v != 1 and k_max > rows else rows
+                    bounds.append((first + v, k, end))
+            tiles.append((W, a, None if ksum == "outside" else psum))
+
+    # Zero weights and zero activations pass psum through unchanged (outside: give 0).
+    def zero_tile(W, a):
+        psum = None if ksum == "outside" else rng.integers(-(2**20), 2**20, (4, cols))
+        tiles.append((W, a, psum))
+
+    zero_tile(np.zeros((rows, cols), np.int64), rng.integers(-128, 128, (4, rows)))
+    zero_tile(rng.integers(0, 1 << weight.bits, (rows, cols)), np.zeros((4, rows), np.int64))
+    if ksum != "chain":
+        _check_lean_widths(ctx, sc, chk, weight, act, rows, ksum)
     await start(dut)
-    await run_tiles(dut, ctx, sc, weight, act, chk, tiles, 0.8, 0.7, rng, "extremes")
+    got, cycles = await run_tiles(dut, ctx, sc, weight, act, chk, tiles, 0.8, 0.7, rng, "extremes")
+    if bounds:
+        _check_bounds(chk, got, cycles, bounds, weight, act)
     chk.extra = {"k_max": k_max, "acc_width": sc.acc_width}
+    if ksum != "chain":
+        chk.extra.update(ksum=ksum, psum_widths=sc.parameters.get("psum_widths"))
+        chk.extra.update(
+            lanes=sc.parameters.get("lanes", 1), pipeline=sc.parameters.get("pipeline")
+        )
+        chk.extra["bounds_reached"] = sorted(
+            {golden.acc_range(k, act, weight)[e] for _, k, e in bounds}
+        )
     chk.finish()
+
+
+def _check_lean_widths(ctx, sc, chk, weight, act, rows, ksum) -> None:
+    """A lean export is the registry's point; ``outside`` outputs the tile sum at the exact
+    width ``golden.min_acc_width(rows)``; PE row g's psum width holds its (g + 1) * lanes
+    products (``lanes`` weights per PE: one psum per ``lanes`` array rows)."""
+    point = ctx.designs.get("dut", {})
+    if "acc_width" in point and point["acc_width"] != sc.acc_width:
+        chk.fail(0, "acc_width", point["acc_width"], sc.acc_width, "hw registry point vs sidecar")
+    if ksum == "outside" and sc.acc_width != golden.min_acc_width(rows, act, weight):
+        chk.fail(
+            0, "tile-sum width", golden.min_acc_width(rows, act, weight), sc.acc_width, "sidecar"
+        )
+    lanes = int(sc.parameters.get("lanes") or 1)
+    widths = [int(w) for w in sc.parameters.get("psum_widths") or []]
+    if len(widths) * lanes != rows:
+        chk.fail(0, "psum_widths entries", rows // lanes, len(widths), f"{lanes} lanes per PE")
+    for g, w in enumerate(widths):
+        need = golden.min_acc_width((g + 1) * lanes, act, weight)
+        if w < need:
+            chk.fail(0, f"psum width of PE row {g}", need, w, f"{lanes} lanes per PE")
+
+
+def _check_bounds(chk, got, cycles, bounds, weight, act) -> None:
+    """Every listed output vector equals, in every column, the ``golden.acc_range`` end of its
+    products; both ends must be among them (else the extremes would prove nothing)."""
+    for row, k, end in bounds:
+        want = golden.acc_range(k, act, weight)[end]
+        if row >= len(got):
+            return  # the count mismatch is already reported
+        bad = np.flatnonzero(got[row] != want)
+        if len(bad):
+            chk.fail(
+                int(cycles[row]),
+                f"output vector {row}, column {int(bad[0])} (bound of {k} products)",
+                want,
+                int(got[row][bad[0]]),
+                f"golden.acc_range({k})[{end}]",
+            )
+            return
+    if {e for _, _, e in bounds} != {0, 1}:
+        chk.fail(0, "extreme cases", 2, len({e for _, _, e in bounds}), "bound ends reached")
 
 
 @cocotb.test()
@@ -170,7 +289,7 @@ async def test_throughput(dut):
     n = int(ctx.opt("throughput_vectors", 2000, quick=500))
     W = rng.integers(0, 1 << weight.bits, (rows, cols))
     a = rng.integers(min(act.ints), max(act.ints) + 1, (n, rows))
-    psum = rng.integers(-(2**16), 2**16, (n, cols))
+    psum = None if ksum_of(sc) == "outside" else rng.integers(-(2**16), 2**16, (n, cols))
     await start(dut)
     await run_tiles(dut, ctx, sc, weight, act, chk, [(W, a, psum)], 1.0, 1.0, rng, "full rate")
     # One vector per cycle after the fill: the load (rows beats) and the pipeline latency.
@@ -200,21 +319,21 @@ async def test_overlapped_loads(dut):
     n_vec = int(ctx.opt("overlap_vectors", 600, quick=150))
     Ws = [rng.integers(0, 1 << weight.bits, (rows, cols)) for _ in range(n_loads + 1)]
     a = rng.integers(min(act.ints), max(act.ints) + 1, (n_vec, rows))
-    psum = rng.integers(-(2**16), 2**16, (n_vec, cols))
-    w_in, a_in, o = sc.stream("w_in"), sc.stream("a_in"), sc.stream("o")
+    psum = None if ksum_of(sc) == "outside" else rng.integers(-(2**16), 2**16, (n_vec, cols))
+    w_in, o = sc.stream("w_in"), sc.stream("o")
     await start(dut)
     # The first load completes before any vector is offered, so every vector has weights.
-    w_src, a_src = Source(dut, w_in, 1.0), Source(dut, a_in, 0.7)
+    w_src, a_src = Source(dut, w_in, 1.0), Source(dut, sc.stream("a_in"), 0.7)
+    p_src = psum_source(dut, sc, 0.7)
     sink = Sink(dut, o, 0.6)
     chk.start_clock()
     chk.cycles += await run_streams(dut, [[(w_src, w_in.payload.pack_root(Ws[0]))]], [], [], rng)
     w_src.p_valid = 0.03  # occasional loads while vectors stream
     w_src.accepted.clear()
     later = [beat for W in Ws[1:] for beat in w_in.payload.pack_root(W)]
-    vectors = a_in.payload.pack(n_vec, a=a, psum=psum)
     cycles = await run_streams(
         dut,
-        [[(w_src, later), (a_src, vectors)]],
+        [[(w_src, later), *vector_feeds(sc, a_src, p_src, a, psum)]],
         [sink],
         [n_vec],
         rng,
@@ -226,7 +345,9 @@ async def test_overlapped_loads(dut):
     load_of = np.searchsorted(np.array(done_at), np.array(a_src.accepted), side="left")
     expected = np.stack(
         [
-            psum[v] + golden.accumulate(a[v : v + 1], Ws[load_of[v]].T, weight, act)[0]
+            tile_expected(
+                Ws[load_of[v]], a[v : v + 1], None if psum is None else psum[v], weight, act
+            )[0]
             for v in range(n_vec)
         ]
     )

@@ -29,9 +29,10 @@ def test_every_registry_point_is_verified_once_by_its_level_testbench():
 
 def test_config_names_are_the_documented_ones():
     names = [c.name for c in configs.default_configs()]
+    need = {f: golden.acc_width_for(hw.ACC_K, "int8", f) for f in golden.FORMATS}
     assert [n for n in names if n.startswith("mac-")] == [
         f"mac-{f}-{s}" for f in golden.FORMATS for s in hw.STYLES
-    ]
+    ] + [f"mac-{f}-{s}-a{need[f]}" for f in golden.FORMATS for s in hw.STYLES if f != "int8"]
     assert [n for n in names if n.startswith("dot-")] == [
         "dot-dint4-l16",
         "dot-dint4-l16-pipe",
@@ -40,14 +41,43 @@ def test_config_names_are_the_documented_ones():
         "dot-fp4_e2m1-l4",
         "dot-dint4_0.25-l8-mul",
     ]
+    # Lean arrays name the architecture and options, then the style when it is not shared
+    # (the lean default).
+    lean = [
+        name
+        for arch in ("lean", "leancol")
+        for name in (
+            *(f"systolic-{f}-8x8-{arch}" for f in golden.FORMATS),
+            f"systolic-int8-8x8-{arch}-mul",
+        )
+    ]
+    options = [
+        f"systolic-{f}-8x8-lean-{o}" for o in ("l2", "l4", "pipe", "r4") for f in ("int8", "dint4")
+    ]
     assert [n for n in names if n.startswith(("systolic-", "requant-"))] == [
         "systolic-dint4-8x8",
         "systolic-dint4-4x8",
         "systolic-int8-8x4",
         "systolic-fp4_e2m1-8x8",
+        *lean,
+        "systolic-dint4-8x8-lean-shiftadd",
+        "systolic-int4-4x8-lean-shiftadd",
+        *options,
         f"requant-l4-a{golden.acc_width_for(hw.ACC_K, 'int8', 'int8')}",
         "requant-l2-a48-pipe",
     ]
+
+
+def test_lean_config_names_name_the_architecture_classic_names_do_not():
+    for p in hw.sim_points():
+        if p.level != "systolic":
+            continue
+        name = configs.config_name(p)
+        tag = {"classic": None, "lean": "-lean", "lean-col": "-leancol"}[p.arch]
+        assert ("-lean" in name) == (tag is not None), name
+        if tag:
+            assert f"{p.rows}x{p.columns}{tag}" in name
+            assert name.endswith(f"-{p.style}") == (p.style != "shared")
 
 
 def test_mac_widths_are_the_report_widths():
@@ -55,7 +85,9 @@ def test_mac_widths_are_the_report_widths():
     # the same width reports synthesize.
     width = golden.acc_width_for(hw.ACC_K, "int8", "int8")
     macs = [c.designs["dut"] for c in configs.default_configs() if c.name.startswith("mac-")]
-    assert {(p.acc_width, p.k_max) for p in macs} == {(width, hw.ACC_K)}
+    equal = [p for p in macs if p.acc_rule == "equal"]
+    assert {(p.acc_width, p.k_max) for p in equal} == {(width, hw.ACC_K)}
+    # Every MAC of the report, at both rules, is a simulated one.
     report_macs = {p.rtl_key() for p in hw.report_points(levels=("mac",))}
     assert report_macs <= {p.rtl_key() for p in macs}
 

@@ -152,13 +152,18 @@ def test_acc_width_check_covers_every_verified_accumulator():
     points = [p for p in hw.sim_points() if p.level != "requant"]
     results = formal.check_acc_widths(points)
     assert all(r.passed for r in results)
+    # A lean array that sums K outside the array holds one tile: K = its rows, exactly.
+    ks = {p: p.rows if p.sums_k_outside else p.k_max for p in points}
     assert {r.config for r in results} == {
-        f"{p.weight_format}-k{p.k_max}-a{p.acc_width}" for p in points
+        f"{p.weight_format}-k{ks[p]}-a{p.acc_width}" for p in points
     }
+    assert any(p.sums_k_outside for p in points)
     for r in results:
-        fmt = r.config.rsplit("-k", 1)[0]
-        assert r.extra["needed"] == golden.min_acc_width(hw.ACC_K, "int8", fmt)
+        fmt, k = r.config.rsplit("-a", 1)[0].rsplit("-k", 1)
+        assert r.extra["needed"] == golden.min_acc_width(int(k), "int8", fmt)
         assert r.extra["acc_width"] >= r.extra["needed"]
+        if int(k) != hw.ACC_K:  # the lean tile sums are exactly the width they need
+            assert r.extra["acc_width"] == r.extra["needed"]
 
 
 def test_acc_width_check_fails_a_too_narrow_accumulator():
