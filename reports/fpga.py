@@ -17,7 +17,7 @@ from pathlib import Path
 from tools import ToolError
 
 from .errors import ReportError
-from .hierarchy import norm, rollup
+from .hierarchy import category_of, norm, rollup, stat_tree
 from .netlist import WRAPPER, ports_of, stage, wrapper_verilog
 from .result import FlowResult
 from .toolchain import YOSYS, run_tool, run_yosys, tool_version
@@ -75,18 +75,13 @@ def synth_script(verilog: Path, top: str, target: str, booth: bool) -> str:
     )
 
 
-def _cells(weight):
-    """A module's own cells weighted by ``weight(cell type)``, for :func:`rollup`."""
-
-    def count(name: str, stat: dict) -> float:
-        cells = stat.get("num_cells_by_type", {}).items()
-        return float(sum(int(n) * w for t, n in cells if (w := weight(norm(t)))))
-
-    return count
-
-
-def _none(name: str, stat: dict) -> float:
-    return 0.0
+def _cells(stat: dict[str, dict], weight):
+    """Each module's own cells weighted by ``weight(cell type)``, by module name."""
+    out = {}
+    for name, st in stat.items():
+        cells = st.get("num_cells_by_type", {}).items()
+        out[norm(name)] = float(sum(int(n) * w for t, n in cells if (w := weight(norm(t)))))
+    return out
 
 
 def run_nextpnr(workdir: Path, target: str, seed: int) -> float:
@@ -130,13 +125,20 @@ def fpga_flow(
     (workdir / "wrapper.v").write_text(wrapper_verilog(top, ports))
     run_yosys(synth_script(verilog, top, target, booth), workdir)
     st = json.loads((workdir / "stat_fpga.json").read_text())["modules"]
-    luts = _cells(lambda t: LUT_WEIGHT.get(t, 0))
-    ffs = _cells(lambda t: 1 if t.startswith(FF_PREFIXES) else 0)
-    dsps = _cells(lambda t: 1 if t in DSP_CELLS else 0)
-    total, breakdown, modules = rollup(st, WRAPPER, luts, _none, exclude=(WRAPPER,))
-    n_ff, _, _ = rollup(st, WRAPPER, ffs, _none, exclude=(WRAPPER,))
-    n_dsp, _, _ = rollup(st, WRAPPER, dsps, _none, exclude=(WRAPPER,))
-    breakdown.pop("registers")
+    tree = stat_tree(st)
+    luts = _cells(st, lambda t: LUT_WEIGHT.get(t, 0))
+    ffs = _cells(st, lambda t: 1 if t.startswith(FF_PREFIXES) else 0)
+    dsps = _cells(st, lambda t: 1 if t in DSP_CELLS else 0)
+    total, breakdown, counts = rollup(
+        tree, WRAPPER, lambda n: {category_of(n): luts[n]}, exclude=(WRAPPER,)
+    )
+    n_ff = rollup(tree, WRAPPER, lambda n: {"other": ffs[n]}, exclude=(WRAPPER,))[0]
+    n_dsp = rollup(tree, WRAPPER, lambda n: {"other": dsps[n]}, exclude=(WRAPPER,))[0]
+    modules = {
+        n: {"instances": k, "area": luts[n], "seq_area": 0.0}
+        for n, k in counts.items()
+        if n != WRAPPER and k
+    }
     fmax = [run_nextpnr(workdir, target, seed) for seed in range(1, seeds + 1)]
     (workdir / "netlist.json").unlink()
     tool = NEXTPNR[target][0]

@@ -22,8 +22,8 @@ from .toolchain import run_yosys
 
 log = logging.getLogger(__name__)
 
-# A module with the attribute lines in front of it (removed together with it).
-_MODULE = re.compile(
+#: A module with the attribute lines in front of it: name, header ports, body.
+MODULE = re.compile(
     r"^(?:\(\*[^\n]*\*\)[ \t]*\n)*"
     r"module\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*\((.*?)\);\n(.*?)^endmodule\b[^\n]*\n?",
     re.M | re.S,
@@ -32,7 +32,7 @@ _ESCAPED = re.compile(r"\\\S+")
 _AUTO_NAME = re.compile(r"\\\$auto\$[^\s]*")
 
 
-def _canonical_body(body: str) -> str:
+def canonical_body(body: str) -> str:
     """A module body with Yosys's file-global ``$auto$...$N`` names numbered per module."""
     names: dict[str, str] = {}
     return _AUTO_NAME.sub(lambda m: names.setdefault(m.group(0), f"\\$auto${len(names)}"), body)
@@ -46,7 +46,7 @@ def _duplicates(mods: list[re.Match], top: str) -> dict[str, str]:
         name, ports, body = m.group(1), m.group(2), m.group(3)
         if name.lstrip("\\") == top:
             continue
-        key = (tuple(sorted(p.strip() for p in ports.split(","))), _canonical_body(body))
+        key = (tuple(sorted(p.strip() for p in ports.split(","))), canonical_body(body))
         if key in canon:
             rename[name] = canon[key]
         else:
@@ -67,7 +67,7 @@ def dedupe_modules(text: str, top: str) -> tuple[str, int]:
     """
     removed = 0
     while True:
-        mods = list(_MODULE.finditer(text))
+        mods = list(MODULE.finditer(text))
         rename = _duplicates(mods, top)
         if not rename:
             return text, removed

@@ -2,8 +2,9 @@
 
 - ``efficiency.png``: area-efficiency ratio (MACs/cycle/area against the strongest INT8) of
   every weight format and style, per level, one panel per target;
-- ``breakdown.png``: where the area goes (decoder, multiplier, adder tree, accumulator,
-  registers, other) per format at MAC, dot-product and systolic level on OSU018;
+- ``breakdown.png``: where the area goes (the categories of
+  :data:`reports.hierarchy.CATEGORIES`: logic by module, flip-flops by role, clock gating)
+  per format at MAC, dot-product and systolic level on OSU018;
 - ``scaling.png``: area and synthesis time versus systolic array size;
 - ``pareto.png``: accuracy (perplexity) versus area, when the quantization results
   ``build/quant/results.json`` exist (rows with ``weight_format`` and ``ppl``); skipped with a
@@ -127,7 +128,7 @@ def plot_breakdown(rows: list[dict], path: Path, target: str = "osu018") -> Path
     labels = [lab for _, _, lab in _labels(trows)]
     wanted = [lab for lab in ("mac", "dot8", "sys4x4", "sys16x16") if lab in labels] or labels[:3]
     fig, axes = plt.subplots(1, len(wanted), figsize=(4.2 * len(wanted), 4.2), squeeze=False)
-    colors = plt.get_cmap("tab10")
+    colors = plt.get_cmap("tab20")  # one color per category (15)
     used: dict[str, object] = {}
     for ax, lab in zip(axes[0], wanted, strict=True):
         lrows = [r for r in trows if r["level_label"] == lab]

@@ -16,9 +16,10 @@ from tabulate import tabulate
 import hw
 import tools
 
+from .asic import CLOCK_GATE_CELLS, CLOCK_GATE_MIN_FLOPS
 from .flows import TARGETS
 from .fpga import FPGA_TARGETS
-from .hierarchy import CATEGORIES
+from .hierarchy import CATEGORIES, REGISTER_CATEGORIES
 from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, LARGEST_ASIC_LEVEL
 from .tables import (
     HEADLINE_FORMAT,
@@ -78,10 +79,19 @@ def method_text() -> str:
   accumulators have the INT8 x INT8 width for K = {hw.ACC_K}
   (`golden.acc_width_for({hw.ACC_K}, {act}, {hw.BASELINE_FORMAT})` = {width} bits) whatever the
   weight format; the half-unit LSB of dINT4/FP4 sits inside it.
-- Synthesis keeps the generator's hierarchy (decoder, multiplier, adder tree, accumulator,
-  PE): each module is optimised alone, so Yosys cannot fuse the accumulator adder and the
-  multiplier into one `$macc` (which makes INT8 about 25% larger and would flatter the
-  ratios), and the breakdown says where area goes. Unfused is the headline.
+- ASIC synthesis keeps the generator's hierarchy (decoder, multiplier, adder tree,
+  accumulator, PE): each distinct module is synthesized once, alone, and reused by every
+  design that contains it, so a module costs the same everywhere and Yosys cannot fuse the
+  accumulator adder and the multiplier into one `$macc` (which makes INT8 about 25% larger
+  and would flatter the ratios). The breakdown says where area goes: logic by module
+  (decoder, multiplier, shared multiples, adder tree, accumulator, PE psum adders, other),
+  flip-flops by the signal they hold (accumulator, psum, weight, activation, pipeline,
+  deskew registers, control), and clock gates. Unfused is the headline.
+- Designs whose architecture gates its clocks (`clock_gate`) are synthesized on `osu018` with
+  every group of {CLOCK_GATE_MIN_FLOPS} or more flip-flops sharing an enable behind one clock
+  gate ({CLOCK_GATE_CELLS[0]} capturing the enable at the falling edge, {CLOCK_GATE_CELLS[1]}
+  of clock and captured enable; area in `clock gating`); the enable must then settle within
+  the clock's high half-cycle, which the delay includes.
 - The INT8 baseline is built twice, with Yosys's default `$mul` mapping and with
   `synth -booth`; ratios use the smaller of the two (and the non-Booth one in brackets).
 - `cmos`: `abc -g cmos`, `stat -tech cmos` transistors (flip-flops legalised to `$_DFF_P_` first
@@ -138,7 +148,8 @@ def _paper_gap(paper: dict, mac: dict) -> str:
         f"and its registers are the same {paper['acc_width']}-bit circuit in both and make up "
         f"{_f(100 * paper['mac_shared_fraction_int8'], 0)}% of the INT8 MAC "
         f"(dINT4: accumulator {_f(bd.get('accumulator', 0))}, registers "
-        f"{_f(bd.get('registers', 0))} um^2). Even a free multiplier would "
+        f"{_f(sum(float(bd.get(c, 0)) for c in REGISTER_CATEGORIES))} um^2). Even a free "
+        "multiplier would "
         f"give at most {_f(paper['mac_ratio_cap'])}x."
     )
 

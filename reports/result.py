@@ -10,7 +10,9 @@ class FlowResult:
     """What one flow measured for one design.
 
     ``area`` is in ``area_unit`` (transistors, um^2 or LUT4s); ``breakdown`` splits it by
-    category (:func:`reports.hierarchy.category_of`; ``registers`` = every flip-flop);
+    category (:data:`reports.hierarchy.CATEGORIES`: logic by module, flip-flops by role,
+    clock gates); ``modules`` is the per-module table (instances, own area; ASIC flows: one
+    entry per distinct module, under its first name, with its canonical ``module`` name);
     ``delay_ns`` is the critical path (Liberty STA) or ``1000/fmax`` (FPGA, median over seeds).
     """
 

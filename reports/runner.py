@@ -2,20 +2,24 @@
 
 The designs are :class:`hw.DesignPoint` s of the one registry (:func:`hw.report_points`).
 The cache (``<out>/cache/<key>.json``) is keyed by everything that decides a result: the
-exported Verilog text (its SHA-256), the target, Booth mapping, the nextpnr seeds, the Liberty
-file's hash, the tool package versions and a hash of this package's flow code. Change any of
-them and the design is synthesized again. The exported Verilog is itself kept in
-``<out>/work/<design>/`` and re-exported only when the generator sources (``hw/``,
+exported Verilog text (its SHA-256), the target, Booth mapping, clock gating, the nextpnr
+seeds, the Liberty file's hash, the tool package versions and a hash of this package's flow
+code. Change any of them and the design is synthesized again. The exported Verilog is itself
+kept in ``<out>/work/<design>/`` and re-exported only when the generator sources (``hw/``,
 ``golden/``) change (a 16 x 16 array takes ~40 s to elaborate). Jobs run on
 :func:`tools.run_jobs` (costliest first, with progress; the local pool or Ray); a failing
 design becomes error records and the others still run.
 
 A job reads the cache where it runs but never writes it: it returns its new results
 (:class:`JobOutput`) and the driver writes ``<out>/cache`` as each job finishes, with either
-executor. Its scratch files (the exported Verilog, the flow logs and netlists under
+executor. The one exception is the ASIC flows' per-module cache ``<out>/module-cache/``
+(:mod:`reports.modsynth`): jobs write it as they synthesize each distinct module, each file
+atomically, so that the designs of a run share their modules (a decoder is synthesized once
+for all of them). Scratch files (the exported Verilog, the flow logs and netlists under
 ``<out>/work/<design>/``) stay where the job ran: on one machine, or on a cluster whose nodes
 share the output directory, that is the driver's ``<out>``; on nodes without a shared file
-system they stay on the node and only the cache and the report are the driver's.
+system they stay on the node (and so does the module cache), and only the cache and the
+report are the driver's.
 """
 
 from __future__ import annotations
@@ -33,19 +37,7 @@ import tools
 
 from .flows import run_flow
 from .fpga import FPGA_TARGETS, NEXTPNR
-from .toolchain import YOSYS, file_sha256, find_liberty, tool_version
-
-#: The modules whose code decides a synthesis result (hashed into every cache key).
-_FLOW_SOURCES = (
-    "flows.py",
-    "asic.py",
-    "fpga.py",
-    "hierarchy.py",
-    "netlist.py",
-    "toolchain.py",
-    "liberty.py",
-    "sta.py",
-)
+from .toolchain import YOSYS, file_sha256, find_liberty, flow_revision, tool_version
 
 
 def _tree_hash(directory: Path, pattern: str = "*.py") -> str:
@@ -54,15 +46,6 @@ def _tree_hash(directory: Path, pattern: str = "*.py") -> str:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()
-
-
-@functools.cache
-def flow_revision() -> str:
-    """Hash of the flow code: a change to how designs are synthesized invalidates the cache."""
-    h = hashlib.sha256()
-    for name in _FLOW_SOURCES:
-        h.update((Path(__file__).parent / name).read_bytes())
-    return h.hexdigest()[:16]
 
 
 @functools.cache
@@ -101,12 +84,18 @@ def tool_versions(targets) -> dict[str, str]:
     return v
 
 
+def clock_gate(point: hw.DesignPoint) -> bool:
+    """Whether the osu018 flow gates ``point``'s clocks (its ``clock_gate`` property)."""
+    return bool(getattr(point, "clock_gate", False))
+
+
 def cache_key(verilog_sha: str, point: hw.DesignPoint, target: str, seeds: int, liberty_sha: str):
     """The cache key of one (design, target) result (see the module docstring)."""
     parts = {
         "verilog": verilog_sha,
         "top": point.name,
         "booth": point.booth,
+        "clock_gate": clock_gate(point) if target == "osu018" else None,
         "target": target,
         "seeds": seeds if target in FPGA_TARGETS else None,
         "liberty": liberty_sha if target == "osu018" else None,
@@ -192,6 +181,8 @@ def run_job(job: Job, out: Path) -> JobOutput:
                 liberty=job.liberty,
                 booth=point.booth,
                 seeds=job.seeds,
+                clock_gate=clock_gate(point) and target == "osu018",
+                cache_dir=out / "module-cache",
             )
             res.extra["export_seconds"] = export_s
             res.extra["verilog_sha256"] = verilog_sha

@@ -14,7 +14,10 @@ critical path is computed here, from the library's own non-linear delay model (N
 - rise and fall are propagated separately through each arc's ``timing_sense``; delay and
   output transition are bilinear interpolations (extrapolated at the edges) of
   ``cell_rise``/``cell_fall``/``rise_transition``/``fall_transition``;
-- an endpoint is a flip-flop D pin (arrival + setup constraint) or a top-level output;
+- an endpoint is a flip-flop D pin (arrival + setup constraint) or a top-level output; a
+  falling-edge flip-flop (the enable capture of a clock gate, :mod:`reports.asic`) samples
+  half a cycle after the rising edge that launched its data, so its time is doubled: the
+  period it needs with a 50 % duty cycle (the gated clock network itself is not timed);
 - a net whose load exceeds what one buffer's tables characterise (the top of the load axis of
   the library's largest buffer, 0.15 pF for OSU018) is assumed driven through an ideal
   balanced tree of that buffer, as a placement flow's design repair would build it (a global
@@ -281,9 +284,11 @@ class _Timing:
                 for arc in arcs:
                     if arc.kind not in _SETUP_KINDS:
                         continue
+                    half_cycle = 2.0 if arc.kind == "setup_falling" else 1.0
                     for b in self.pin_bits(cname, pin):
                         if b in self.at:
-                            yield self.setup_time(arc, self.at[b]), b, f"{cname}.{pin}"
+                            t = half_cycle * self.setup_time(arc, self.at[b])
+                            yield t, b, f"{cname}.{pin}"
         for pname, port in self.module["ports"].items():
             if port["direction"] == "output":
                 for b in _bits(port["bits"]):

@@ -29,6 +29,7 @@ from golden import product_width
 
 from .errors import ReportError
 from .flows import TARGETS
+from .hierarchy import MULTIPLIER_CATEGORIES
 
 #: The paper's Table 2 figure: dINT4 x INT8 MAC area is 1.93x smaller than INT8 x INT8.
 PAPER_MAC_RATIO = 1.93
@@ -195,8 +196,7 @@ def _multiplier_share(rows, target, level_label, baseline_variant) -> float:
     base = _baseline_row(rows, target, level_label, baseline_variant)
     if base is None or not base["breakdown"]:
         return math.nan
-    bd = base["breakdown"]
-    return ratio(bd.get("multiplier", 0) + bd.get("decoder", 0), base["area"])
+    return ratio(multiplier_area(base["breakdown"]), base["area"])
 
 
 def _widths(weight_format: str) -> tuple[int, int]:
@@ -244,22 +244,20 @@ def paper_comparison(rows: list[dict], target: str = "osu018") -> dict:
     return out
 
 
+def multiplier_area(breakdown: dict) -> float:
+    """The area of a unit's multipliers: decoders, multipliers and shared multiples."""
+    return sum(float(breakdown.get(c, 0)) for c in MULTIPLIER_CATEGORIES)
+
+
 def _mac_breakdown(mac: dict, base: dict) -> dict:
     """Where the MAC's area goes, against the baseline INT8 MAC, and the ratio a free
-    multiplier would give (the shared accumulator caps it)."""
+    multiplier would give (the shared accumulator, its register and the rest cap it)."""
     bd, bb = mac["breakdown"], base["breakdown"]
-
-    def shared(b):
-        return b.get("accumulator", 0) + b.get("registers", 0) + b.get("other", 0)
-
-    def mult(b):
-        return b.get("multiplier", 0) + b.get("decoder", 0)
-
     return {
         "mac_breakdown": {HEADLINE_FORMAT: bd, hw.BASELINE_FORMAT: bb},
-        "mac_multiplier_ratio": ratio(mult(bb), mult(bd)),
-        "mac_ratio_cap": ratio(base["area"], shared(bd)),
-        "mac_shared_fraction_int8": ratio(shared(bb), base["area"]),
+        "mac_multiplier_ratio": ratio(multiplier_area(bb), multiplier_area(bd)),
+        "mac_ratio_cap": ratio(base["area"], mac["area"] - multiplier_area(bd)),
+        "mac_shared_fraction_int8": ratio(base["area"] - multiplier_area(bb), base["area"]),
     }
 
 

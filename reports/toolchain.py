@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -61,3 +62,27 @@ def find_liberty(path: str | Path | None = None, fetch: bool = True) -> Path:
 
 def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+#: The modules whose code decides a synthesis result (hashed into every cache key).
+FLOW_SOURCES = (
+    "flows.py",
+    "asic.py",
+    "modsynth.py",
+    "fpga.py",
+    "hierarchy.py",
+    "netlist.py",
+    "toolchain.py",
+    "liberty.py",
+    "sta.py",
+)
+
+
+@functools.cache
+def flow_revision() -> str:
+    """Hash of the flow code: a change to how designs are synthesized invalidates the caches
+    (the report's per-design results and the per-module results of :mod:`reports.modsynth`)."""
+    h = hashlib.sha256()
+    for name in FLOW_SOURCES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:16]

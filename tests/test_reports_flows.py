@@ -23,7 +23,8 @@ AREA = {"AND2X1": 1.0, "DFFPOSX1": 10.0, "NAND2X1": 2.0, "XOR2X1": 3.0}
 SEQ = {"DFFPOSX1"}
 
 
-def _local(name, stat, seq_only=False):
+def _local(name, seq_only=False):
+    stat = {hierarchy.norm(k): v for k, v in STAT.items()}[name]
     return sum(
         AREA[t] * n
         for t, n in stat["num_cells_by_type"].items()
@@ -31,29 +32,41 @@ def _local(name, stat, seq_only=False):
     )
 
 
+def _breakdown(name):
+    """A module's own area by category: logic by its name, flip-flops as psum registers."""
+    seq = _local(name, True)
+    return {hierarchy.category_of(name): _local(name) - seq, "psum registers": seq}
+
+
 def test_instance_counts():
-    counts = hierarchy.instance_counts(STAT, "top")
+    counts = hierarchy.instance_counts(hierarchy.stat_tree(STAT), "top")
     assert counts == {"top": 1, "top.pe_0_0": 2, "top.pe_0_0.multiplier": 2, "top.adder_tree": 1}
 
 
 def test_rollup_total_and_breakdown():
-    total, breakdown, modules = hierarchy.rollup(
-        STAT, "top", _local, lambda n, s: _local(n, s, True)
-    )
+    total, breakdown, counts = hierarchy.rollup(hierarchy.stat_tree(STAT), "top", _breakdown)
     # top 3*1; each PE 4*10 + 5*2 (x2); each multiplier 7*3 (x2); tree 2*3
     assert total == 3 + 2 * (40 + 10) + 2 * 21 + 6
-    assert breakdown["registers"] == 2 * 40
+    assert breakdown["psum registers"] == 2 * 40
     assert breakdown["multiplier"] == 42
-    assert breakdown["adder_tree"] == 6
-    assert breakdown["accumulator"] == 2 * 10  # a PE's own logic is its partial-sum adder
+    assert breakdown["adder tree"] == 6
+    assert breakdown["psum adders"] == 2 * 10  # a PE's own logic is its partial-sum adder
     assert breakdown["other"] == 3
     assert sum(breakdown.values()) == total
-    assert modules["top.pe_0_0"]["instances"] == 2
+    assert list(breakdown) == list(hierarchy.CATEGORIES)
+    assert counts["top.pe_0_0"] == 2
 
 
 def test_rollup_excludes_wrapper():
-    total, _, modules = hierarchy.rollup(STAT, "top", _local, lambda n, s: 0.0, exclude=("top",))
-    assert "top" not in modules and total == 2 * 50 + 42 + 6
+    total, _, _ = hierarchy.rollup(
+        hierarchy.stat_tree(STAT), "top", lambda n: {"other": _local(n)}, exclude=("top",)
+    )
+    assert total == 2 * 50 + 42 + 6
+
+
+def test_rollup_rejects_unknown_category():
+    with pytest.raises(tools.ToolError, match="unknown area category"):
+        hierarchy.rollup(hierarchy.stat_tree(STAT), "top", lambda n: {"registers": 1.0})
 
 
 @pytest.mark.parametrize(
@@ -62,15 +75,41 @@ def test_rollup_excludes_wrapper():
         ("mac.decoder", "decoder"),
         ("dot8.lane3_decoder", "decoder"),
         ("dot8.lane3_multiplier", "multiplier"),
-        ("dot8.adder_tree", "adder_tree"),
+        ("sys.row2_multiples", "shared multiples"),
+        ("sys.pe_1_2.selector", "multiplier"),
+        ("dot8.adder_tree", "adder tree"),
         ("mac.accumulator", "accumulator"),
-        ("\\sys.pe_3_12", "accumulator"),
+        ("\\sys.pe_3_12", "psum adders"),
+        ("dintmac_clock_gate", "clock gating"),
         ("sys", "other"),
         ("sys.skew_a", "other"),
     ],
 )
 def test_category_of(module, category):
     assert hierarchy.category_of(module) == category
+
+
+@pytest.mark.parametrize(
+    "names, role",
+    [
+        (["psum_out"], "psum registers"),
+        (["psum_in$29", "psum_skew_1_0"], "psum registers"),
+        (["deskew_0_0", "o__payload"], "deskew registers"),
+        (["weight"], "weight registers"),
+        (["a_in$34", "a_skew_1_0"], "activation registers"),
+        (["a_out"], "activation registers"),
+        (["a_reg_3"], "activation registers"),
+        (["acc"], "accumulator registers"),
+        (["addend"], "pipeline registers"),
+        (["valid_0"], "control"),
+        (["load_row"], "control"),
+        (["w_accept"], "control"),  # not "acc"
+        (["data_out"], "control"),  # not "a_out"
+        ([], "control"),
+    ],
+)
+def test_register_role(names, role):
+    assert hierarchy.register_role(names) == role
 
 
 def test_transistor_count_rejects_undercount():

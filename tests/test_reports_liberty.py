@@ -193,3 +193,31 @@ def test_not_a_liberty_file(tmp_path):
     p.write_text("module foo; endmodule")
     with pytest.raises(liberty.LibertyError):
         liberty.load(p)
+
+
+def test_falling_edge_endpoint_needs_half_a_cycle(tmp_path):
+    """A falling-edge flip-flop (a clock gate's enable capture) samples half a cycle after
+    the rising edge that launched its data: its endpoint time is doubled."""
+    dffn = TINY_LIB[TINY_LIB.index("  cell (DFF) {") : TINY_LIB.rindex("}")]
+    dffn = dffn.replace("cell (DFF)", "cell (DFFN)").replace(
+        'clocked_on : "CLK"', 'clocked_on : "!CLK"'
+    )
+    dffn = dffn.replace("setup_rising", "setup_falling").replace("rising_edge", "falling_edge")
+    p = tmp_path / "tiny_n.lib"
+    p.write_text(TINY_LIB[: TINY_LIB.rindex("}")] + dffn + "}\n")
+    lib_n = liberty.load(p)
+    assert {a.kind for a in lib_n.cells["DFFN"].arcs["D"]} == {"setup_falling"}
+    net = _netlist(
+        {
+            "inv": {"type": "INV", "connections": {"A": [2], "Y": [3]}},
+            "ff": {"type": "DFFN", "connections": {"D": [3], "CLK": [4], "Q": [5]}},
+        },
+        {
+            "a": {"direction": "input", "bits": [2]},
+            "clk": {"direction": "input", "bits": [4]},
+        },
+    )
+    rep = sta.critical_path(net, lib_n, input_slew_ns=0.1)
+    # as test_critical_path_input_inv_dff (1.2 ns to the D pin, setup included), doubled
+    assert rep.critical_path_ns == pytest.approx(2 * 1.2)
+    assert rep.endpoint == "ff.D" and rep.endpoints == 1
