@@ -21,7 +21,7 @@ from .decoder import ShiftAddPlan, WeightDecoder
 from .designs import DESIGNS, build_design
 from .dot import DotProduct
 from .export import export_verilog, pack_fields, sidecar, to_verilog, unpack_fields
-from .lean import ARCHS, DEFAULT_ARCH, LEAN_STYLES, ArrayArch, LeanSystolicArray
+from .lean import ARCHS, DEFAULT_ARCH, DEFAULT_LANES, LEAN_STYLES, ArrayArch, LeanSystolicArray
 from .lint import (
     VERILATOR_ALLOWED_WARNINGS,
     verilator_env,
@@ -52,6 +52,7 @@ __all__ = [
     "ACC_K",
     "ARCHS",
     "DEFAULT_ARCH",
+    "DEFAULT_LANES",
     "LEAN_STYLES",
     "ArrayArch",
     "LeanSystolicArray",

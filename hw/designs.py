@@ -95,7 +95,7 @@ def build_design(
             acc_width=acc_width,
             k_max=k_max,
             style=style,
-            lanes=lanes if lanes is not None else 1,
+            lanes=lanes,
             pipeline=pipeline,
             a_reg_every=a_reg_every,
         )

@@ -99,6 +99,10 @@ ARCHS = {
 }
 #: The architecture ``python -m hw verilog systolic`` builds by default.
 DEFAULT_ARCH = "lean"
+#: Weights per PE of a lean array by default (when the rows divide by it; else 1): two
+#: products share one psum adder and register. On OSU018 (8 x 8, shared dINT4 PEs) it is
+#: 10% smaller than one weight per PE at the same MACs/(area x delay).
+DEFAULT_LANES = 2
 #: Multiplier styles a lean array takes (``shared``: :mod:`hw.shared`), default first.
 LEAN_STYLES = ("shared", "shiftadd", "mul")
 
@@ -223,7 +227,7 @@ class LeanSystolicArray(wiring.Component):
         k_max: int | None = None,
         style: str | None = None,
         a_reg_every: int | None = None,
-        lanes: int = 1,
+        lanes: int | None = None,
         pipeline: bool = False,
     ):
         with constructing(self):
@@ -245,6 +249,8 @@ class LeanSystolicArray(wiring.Component):
             )
             every = self.arch.a_reg_every if a_reg_every is None else a_reg_every
             self.a_reg_every = check_count("a_reg_every", every, minimum=0, maximum=256)
+            if lanes is None:
+                lanes = DEFAULT_LANES if rows % DEFAULT_LANES == 0 else 1
             self.lanes = check_count("lanes (weights per PE)", lanes, maximum=rows)
             if rows % lanes:
                 raise HwError(f"lanes={lanes} must divide rows={rows}: a PE takes `lanes` rows")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from golden import FORMATS, acc_width_for, get
 
-from .lean import ARCHS
+from .lean import ARCHS, DEFAULT_LANES
 from .params import HwError
 from .registry import (
     ACC_K,
@@ -95,7 +95,14 @@ def report_points(
                     for rule in rules:
                         out.append(
                             DesignPoint(
-                                level, fmt, style, size=size, booth=booth, arch=arch, acc_rule=rule
+                                level,
+                                fmt,
+                                style,
+                                size=size,
+                                booth=booth,
+                                arch=arch,
+                                acc_rule=rule,
+                                pe_lanes=1 if arch == "classic" else DEFAULT_LANES,
                             )
                         )
             if level == "systolic" and arch == "lean" and LEAN_OPTION_SIZE in arch_sizes:
@@ -148,10 +155,11 @@ def sim_points() -> list[DesignPoint]:
     ]
     # The lean architectures: the shared-multiple PE of every format at the report's 8x8
     # (with and without column accumulators), and the other PE styles once each.
+    lanes = {"pe_lanes": DEFAULT_LANES}
     for arch in ("lean", "lean-col"):
-        pts += [DesignPoint("systolic", f, "shared", size=8, arch=arch) for f in FORMATS]
-        pts.append(DesignPoint("systolic", "int8", "mul", size=8, arch=arch))
-    pts.append(DesignPoint("systolic", "dint4", "shiftadd", size=8, arch="lean"))
+        pts += [DesignPoint("systolic", f, "shared", size=8, arch=arch, **lanes) for f in FORMATS]
+        pts.append(DesignPoint("systolic", "int8", "mul", size=8, arch=arch, **lanes))
+    pts.append(DesignPoint("systolic", "dint4", "shiftadd", size=8, arch="lean", **lanes))
     pts.append(DesignPoint("systolic", "int4", "shiftadd", size=4, cols=8, arch="lean"))
     # The further options, on the shared PEs of the report (int8 and dint4) at 8x8.
     for opt in LEAN_OPTIONS:

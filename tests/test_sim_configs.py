@@ -47,12 +47,14 @@ def test_config_names_are_the_documented_ones():
         name
         for arch in ("lean", "leancol")
         for name in (
-            *(f"systolic-{f}-8x8-{arch}" for f in golden.FORMATS),
-            f"systolic-int8-8x8-{arch}-mul",
+            *(f"systolic-{f}-8x8-{arch}-l2" for f in golden.FORMATS),
+            f"systolic-int8-8x8-{arch}-l2-mul",
         )
     ]
     options = [
-        f"systolic-{f}-8x8-lean-{o}" for o in ("l2", "l4", "pipe", "r4") for f in ("int8", "dint4")
+        f"systolic-{f}-8x8-lean{o}"
+        for o in ("", "-l4", "-l2-pipe", "-l2-r4")
+        for f in ("int8", "dint4")
     ]
     assert [n for n in names if n.startswith(("systolic-", "requant-"))] == [
         "systolic-dint4-8x8",
@@ -60,7 +62,7 @@ def test_config_names_are_the_documented_ones():
         "systolic-int8-8x4",
         "systolic-fp4_e2m1-8x8",
         *lean,
-        "systolic-dint4-8x8-lean-shiftadd",
+        "systolic-dint4-8x8-lean-l2-shiftadd",
         "systolic-int4-4x8-lean-shiftadd",
         *options,
         f"requant-l4-a{golden.acc_width_for(hw.ACC_K, 'int8', 'int8')}",
