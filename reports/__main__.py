@@ -25,7 +25,7 @@ tools.cli.require("matplotlib", "reports", "python -m reports")
 
 import hw  # noqa: E402
 
-from . import baselines, plots, render, tables  # noqa: E402
+from . import baselines, goals, paper, plots, render, tables  # noqa: E402
 from .errors import ReportError  # noqa: E402
 from .flows import TARGETS  # noqa: E402
 from .runner import Job, run_all, tool_versions  # noqa: E402
@@ -115,7 +115,9 @@ def cmd_report(args) -> int:
     if tables.headline(rows):
         print(render.render_headline(rows))
         print()
-        print(render.render_paper(tables.paper_comparison(rows)))
+        print(paper.render_paper(paper.paper_comparison(rows)))
+        print()
+        print(goals.render_goals(goals.goals(rows)))
         print()
     else:  # the headline compares osu018 and ice40 only
         print(f"no headline rows (it covers osu018 and ice40); the tables are in {md}")

@@ -1,11 +1,13 @@
 """Plots of the report (matplotlib, Agg backend), written as PNG under the report directory.
 
-- ``efficiency.png``: area-efficiency ratio (MACs/cycle/area against the strongest INT8) of
-  every weight format and style, per level, one panel per target;
+- ``efficiency.png``: area-efficiency ratio (MACs/cycle/area against the strongest INT8 of
+  the same unit) of every weight format and style, per unit (level, size, array
+  architecture, options: :func:`reports.tables.unit_label`), one panel per target;
 - ``breakdown.png``: where the area goes (the categories of
   :data:`reports.hierarchy.CATEGORIES`: logic by module, flip-flops by role, clock gating)
-  per format at MAC, dot-product and systolic level on OSU018;
-- ``scaling.png``: area and synthesis time versus systolic array size;
+  per format at MAC, dot-product and systolic level on OSU018, classic and lean arrays;
+- ``scaling.png``: area, MACs per (area x delay) and synthesis time versus systolic array
+  size, one line per architecture and variant (marker: architecture; line: style);
 - ``pareto.png``: accuracy (perplexity) versus area, when the quantization results
   ``build/quant/results.json`` exist (rows with ``weight_format`` and ``ppl``); skipped with a
   log message otherwise.
@@ -23,12 +25,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-import hw  # noqa: E402
 import tools  # noqa: E402
 
 from .flows import TARGETS  # noqa: E402
 from .hierarchy import CATEGORIES  # noqa: E402
-from .tables import PAPER_MAC_RATIO  # noqa: E402
+from .tables import PAPER_MAC_RATIO, is_plain  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,23 @@ _COLORS = {
 }
 
 
+#: Marker per array architecture (scaling plot); line style and hatch per multiplier style.
+_MARKERS = {"classic": "o", "lean": "s", "lean-col": "^"}
+_LINES = {"mul": "-", "shiftadd": "--", "shared": ":"}
+_HATCHES = {"shiftadd": "//", "shared": "xx"}
+#: The units of the breakdown plot, when measured.
+_BREAKDOWN_UNITS = (
+    "mac",
+    "dot8",
+    "sys4x4 classic",
+    "sys8x8 classic",
+    "sys8x8 lean",
+    "sys8x8 lean-col",
+    "sys16x16 classic",
+    "sys16x16 lean",
+)
+
+
 def _save(fig, path: Path) -> Path:
     try:
         return tools.atomic_write(
@@ -52,86 +70,87 @@ def _save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
-def _index(seq, x) -> int:
-    return seq.index(x) if x in seq else len(seq)
+def _units(rows) -> list[str]:
+    """The units of ``rows`` in report order (rows come sorted by group)."""
+    return list(dict.fromkeys(r["unit"] for r in rows))
 
 
-def _labels(rows):
-    return sorted(
-        {(r["level"], r["size"], r["level_label"]) for r in rows},
-        key=lambda t: (_index(hw.REPORT_LEVELS, t[0]), t[1]),
-    )
+def _color(variant: str) -> str:
+    fmt = "int8_plain" if variant == "int8/mul" else variant.split("/")[0]
+    return _COLORS.get(fmt, "#999999")
+
+
+def _style(variant: str) -> str:
+    return variant.split("/")[1].split("+")[0] if "/" in variant else variant
 
 
 def plot_efficiency(rows: list[dict], path: Path) -> Path | None:
-    """Grouped bars: efficiency ratio to the strongest INT8, per level, per variant."""
+    """Grouped bars: efficiency ratio to the strongest INT8 of the same unit, per variant."""
     targets = [t for t in TARGETS if any(r["target"] == t for r in rows)]
     if not targets:
         return None
-    fig, axes = plt.subplots(len(targets), 1, figsize=(13, 3.4 * len(targets)), squeeze=False)
+    n_units = max(len(_units([r for r in rows if r["target"] == t])) for t in targets)
+    fig, axes = plt.subplots(
+        len(targets), 1, figsize=(max(13, 0.9 * n_units + 4), 3.6 * len(targets)), squeeze=False
+    )
     for ax, target in zip(axes[:, 0], targets, strict=True):
         trows = [r for r in rows if r["target"] == target]
-        labels = _labels(trows)
-        variants = []
-        for r in trows:
-            if r["variant"] not in variants:
-                variants.append(r["variant"])
+        units = _units(trows)
+        variants = list(dict.fromkeys(r["variant"] for r in trows))
         width = 0.8 / max(1, len(variants))
         for k, v in enumerate(variants):
-            xs, ys = [], []
-            for i, (_, _, lab) in enumerate(labels):
-                for r in trows:
-                    if (
-                        r["variant"] == v
-                        and r["level_label"] == lab
-                        and not math.isnan(r.get("eff_ratio", math.nan))
-                    ):
-                        xs.append(i + (k - (len(variants) - 1) / 2) * width)
-                        ys.append(r["eff_ratio"])
-            fmt = v.split("/")[0]
-            if v == "int8/mul":
-                fmt = "int8_plain"
+            pts = [
+                (units.index(r["unit"]) + (k - (len(variants) - 1) / 2) * width, r["eff_ratio"])
+                for r in trows
+                if r["variant"] == v and not math.isnan(r.get("eff_ratio", math.nan))
+            ]
+            hatch = _HATCHES.get(_style(v))
             ax.bar(
-                xs,
-                ys,
+                [p[0] for p in pts],
+                [p[1] for p in pts],
                 width,
                 label=v,
-                color=_COLORS.get(fmt, "#999999"),
-                hatch="//" if "shiftadd" in v else None,
-                edgecolor="white" if "shiftadd" not in v else "black",
+                color=_color(v),
+                hatch=hatch,
+                edgecolor="black" if hatch else "white",
                 linewidth=0.3,
             )
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.axhline(PAPER_MAC_RATIO, color="gray", linewidth=0.8, linestyle="--")
         ax.text(
-            len(labels) - 0.5,
+            len(units) - 0.5,
             PAPER_MAC_RATIO + 0.02,
             f"paper MAC {PAPER_MAC_RATIO}x",
             fontsize=7,
             ha="right",
             color="gray",
         )
-        ax.set_xticks(range(len(labels)), [lab for _, _, lab in labels])
+        ax.set_xticks(range(len(units)), units, fontsize=7, rotation=30, ha="right")
         ax.set_ylabel("MACs/cycle/area\nvs best INT8")
-        ax.set_title(f"{target}: area efficiency against the strongest INT8 x INT8")
+        ax.set_title(f"{target}: area efficiency against the strongest INT8 of the same unit")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_breakdown(rows: list[dict], path: Path, target: str = "osu018") -> Path | None:
-    """Stacked bars of the area by category, per variant, for a few levels."""
+    """Stacked bars of the area by category, per variant, for a few units (classic and lean
+    arrays)."""
     trows = [r for r in rows if r["target"] == target and r["breakdown"]]
     if not trows:
         log.info("no %s rows: breakdown plot skipped", target)
         return None
-    labels = [lab for _, _, lab in _labels(trows)]
-    wanted = [lab for lab in ("mac", "dot8", "sys4x4", "sys16x16") if lab in labels] or labels[:3]
-    fig, axes = plt.subplots(1, len(wanted), figsize=(4.2 * len(wanted), 4.2), squeeze=False)
+    units = _units(trows)
+    wanted = [u for u in _BREAKDOWN_UNITS if u in units] or units[:3]
+    ncols = min(4, len(wanted))
+    nrows = math.ceil(len(wanted) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.4 * nrows), squeeze=False)
     colors = plt.get_cmap("tab20")  # one color per category (15)
     used: dict[str, object] = {}
-    for ax, lab in zip(axes[0], wanted, strict=True):
-        lrows = [r for r in trows if r["level_label"] == lab]
+    for ax in axes.flat[len(wanted) :]:
+        ax.set_visible(False)
+    for ax, unit in zip(axes.flat, wanted, strict=False):
+        lrows = [r for r in trows if r["unit"] == unit]
         bottom = [0.0] * len(lrows)
         for ci, cat in enumerate(CATEGORIES):
             vals = [float(r["breakdown"].get(cat, 0.0)) for r in lrows]
@@ -145,17 +164,19 @@ def plot_breakdown(rows: list[dict], path: Path, target: str = "osu018") -> Path
             fontsize=6,
             rotation=90,
         )
-        ax.set_title(f"{lab} ({target})")
+        ax.set_title(f"{unit} ({target})")
         ax.set_ylabel(f"area ({lrows[0]['area_unit']})")
     order = [c for c in CATEGORIES if c in used]
     fig.legend([used[c] for c in order], order, fontsize=8, loc="upper right")
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
     return _save(fig, path)
 
 
 def plot_scaling(rows: list[dict], path: Path) -> Path | None:
-    """Area and synthesis time of systolic arrays versus size, per format (best style)."""
-    srows = [r for r in rows if r["level"] == "systolic"]
+    """Area, MACs/(area x delay) and synthesis time of systolic arrays versus size: one line
+    per architecture and variant (no options, equal width)."""
+    srows = [r for r in rows if r["level"] == "systolic" and is_plain(r)]
+    srows = [r for r in srows if r["acc_rule"] == "equal"]
     if not srows:
         log.info("no systolic rows: scaling plot skipped")
         return None
@@ -164,30 +185,38 @@ def plot_scaling(rows: list[dict], path: Path) -> Path | None:
     if not targets:
         log.info("fewer than two systolic sizes per target: scaling plot skipped")
         return None
-    fig, axes = plt.subplots(2, len(targets), figsize=(5 * len(targets), 6.5), squeeze=False)
+    fig, axes = plt.subplots(3, len(targets), figsize=(5.5 * len(targets), 9.5), squeeze=False)
     for j, target in enumerate(targets):
         trows = [r for r in srows if r["target"] == target]
-        for v in sorted({r["variant"] for r in trows}):
-            pts = sorted((r["size"], r["area"], r["seconds"]) for r in trows if r["variant"] == v)
-            fmt = v.split("/")[0]
-            style = "--" if "shiftadd" in v else "-"
+        for arch, v in sorted(dict.fromkeys((r["arch"], r["variant"]) for r in trows)):
+            pts = sorted(
+                (r["size"], r["area"], r["eff_area_delay"], r["seconds"])
+                for r in trows
+                if (r["arch"], r["variant"]) == (arch, v)
+            )
             kw = {
-                "color": _COLORS.get(fmt, "#999999"),
-                "linestyle": style,
-                "marker": "o",
-                "markersize": 3,
-                "label": v,
+                "color": _color(v),
+                "linestyle": _LINES.get(_style(v), "-"),
+                "marker": _MARKERS.get(arch, "x"),
+                "markersize": 4,
+                "label": f"{v} {arch}",
             }
-            axes[0][j].plot([p[0] ** 2 for p in pts], [p[1] for p in pts], **kw)
-            axes[1][j].plot([p[0] ** 2 for p in pts], [p[2] for p in pts], **kw)
-        for i in range(2):
+            xs = [p[0] ** 2 for p in pts]
+            for i in range(3):
+                ys = [p[i + 1] for p in pts]
+                if not all(math.isnan(y) for y in ys):
+                    axes[i][j].plot(xs, ys, **kw)
+        for i in range(3):
             axes[i][j].set_xscale("log", base=2)
             axes[i][j].set_yscale("log")
             axes[i][j].set_xlabel("PEs (rows x cols)")
+        if not axes[1][j].get_lines():
+            axes[1][j].set_title("(no delay on this target)", fontsize=8)
         axes[0][j].set_ylabel(f"area ({trows[0]['area_unit']})")
-        axes[1][j].set_ylabel("synthesis time (s)")
-        axes[0][j].set_title(target)
-    axes[0][0].legend(fontsize=6)
+        axes[1][j].set_ylabel("MACs / (area x ns)")
+        axes[2][j].set_ylabel("synthesis time (s)")
+        axes[0][j].set_title(f"{target} (marker: architecture, line: style)")
+    axes[0][-1].legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return _save(fig, path)
 
@@ -241,12 +270,15 @@ def plot_pareto(
     target: str = "osu018",
     level_label: str = "sys16x16",
 ) -> Path | None:
-    """Perplexity versus area of the weight format's unit (best style), with the Pareto front."""
+    """Perplexity versus area of the weight format's unit (best architecture and style), with
+    the Pareto front."""
     if not quant_rows:
         return None
-    cand = [r for r in rows if r["target"] == target and r["level_label"] == level_label]
+    # the best architecture and style of each format, without options, at equal width
+    plain = [r for r in rows if r["target"] == target and is_plain(r) and r["acc_rule"] == "equal"]
+    cand = [r for r in plain if r["level_label"] == level_label]
     if not cand:
-        cand = [r for r in rows if r["target"] == target and r["level_label"] == "mac"]
+        cand = [r for r in plain if r["level_label"] == "mac"]
         level_label = "mac"
     area = {}
     for r in cand:

@@ -9,62 +9,46 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
-
-from tabulate import tabulate
 
 import hw
 import tools
+from hw.registry import LEAN_OPTION_SIZE, LEAN_OPTIONS
 
 from .asic import CLOCK_GATE_CELLS, CLOCK_GATE_MIN_FLOPS
 from .flows import TARGETS
 from .fpga import FPGA_TARGETS
-from .hierarchy import CATEGORIES, REGISTER_CATEGORIES
-from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, LARGEST_ASIC_LEVEL
-from .tables import (
-    HEADLINE_FORMAT,
-    PAPER_MAC_RATIO,
-    build_rows,
-    headline,
-    paper_comparison,
-    verification,
-)
+from .goals import GOAL_SIZE, goals, render_breakdown_8x8, render_goals
+from .hierarchy import CATEGORIES
+from .markdown import fmt as _f
+from .markdown import md_table, times
+from .paper import paper_comparison, render_paper
+from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, LARGEST_ASIC_LEVEL, LEAN_TARGETS
+from .tables import HEADLINE_FORMAT, PAPER_MAC_RATIO, build_rows, headline, verification
 
 #: The target of the breakdown table.
 BREAKDOWN_TARGET = "osu018"
 
 
-def _f(x, digits=2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float) and abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def md_table(header: list[str], body: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table of already formatted cells."""
-    return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
-
-
 def render_headline(rows: list[dict], targets=("osu018", "ice40")) -> str:
-    """The headline table: dINT4 vs the strongest INT8 per level (area ratios, x smaller)."""
+    """The headline table: dINT4 vs the strongest INT8 of the same unit (area ratios)."""
     body = [
         [
             h["target"],
-            h["level_label"],
-            h["variant"],
+            h["unit"],
+            f"`{h['variant']}`",
             _f(float(h["area"]), 0) + " " + h["area_unit"],
-            _f(h["area_ratio"]) + "x",
-            _f(h["area_ratio_plain"]) + "x",
-            _f(h["eff_ad_ratio"]) + "x",
+            _f(h["delay_ns"]),
+            times(h["area_ratio"]),
+            f"`{h['baseline']}`" if h["baseline"] else "–",
+            times(h["area_ratio_plain"]),
+            times(h["eff_ad_ratio"]),
         ]
         for h in headline(rows, targets)
     ]
-    header = ["target", "level", "dINT4 unit", "area", "INT8 area / dINT4 area (best INT8)"]
-    header += ["(vs INT8 without Booth)", "MACs/(area*delay) vs best INT8"]
+    header = ["target", "unit", "dINT4", "area", "delay ns", "x smaller than best INT8"]
+    header += ["best INT8", "(vs INT8 w/o Booth)", "MACs/(area*delay) vs best INT8"]
     return md_table(header, body)
 
 
@@ -73,12 +57,30 @@ def method_text() -> str:
     width = hw.DesignPoint("mac", hw.BASELINE_FORMAT).acc_width
     act = hw.DesignPoint("mac", hw.BASELINE_FORMAT).act_format
     fpga_scope = "; ".join(f"{t}: {', '.join(DEFAULT_TARGET_LEVELS[t])}" for t in FPGA_TARGETS)
+    need = replace(hw.DesignPoint("mac", HEADLINE_FORMAT), acc_rule="need").acc_width
+    archs = "; ".join(f"`{a.name}`: {a.summary}" for a in hw.ARCHS.values())
+    options = ", ".join(" ".join(f"{k}={v}" for k, v in opt.items()) for opt in LEAN_OPTIONS)
+    lean_targets = " and ".join(f"`{t}`" for t in LEAN_TARGETS)
+    opt_size, headline_fmt, lanes = LEAN_OPTION_SIZE, HEADLINE_FORMAT, hw.DEFAULT_LANES
     return f"""
 - Every unit comes from the same Amaranth generator (`hw`, the design points of
-  `hw.report_points`); INT8 weights are the same MAC with an 8-bit weight format. All
-  accumulators have the INT8 x INT8 width for K = {hw.ACC_K}
+  `hw.report_points`); INT8 weights are the same MAC with an 8-bit weight format. By the
+  "equal" rule every accumulator has the INT8 x INT8 width for K = {hw.ACC_K}
   (`golden.acc_width_for({hw.ACC_K}, {act}, {hw.BASELINE_FORMAT})` = {width} bits) whatever the
-  weight format; the half-unit LSB of dINT4/FP4 sits inside it.
+  weight format; the half-unit LSB of dINT4/FP4 sits inside it. The MAC is also built with
+  width by need (`acc_rule="need"`: `golden.acc_width_for({hw.ACC_K}, {act}, <format>)`,
+  {need} bits for {headline_fmt}), unit `mac (width by need)`.
+- Systolic array architectures (`hw.ARCHS`, column `arch`): {archs}. Lean arrays run on
+  {lean_targets} and add the `shared` style (a row makes the odd multiples once; for INT8
+  radix-8 Booth digits sharing 3a), so their INT8 baseline is the best of `int8/mul`,
+  `int8/mul+booth` and `int8/shared`. A lean PE holds {lanes} weights (`hw.DEFAULT_LANES`:
+  a short dot product into one psum adder). At {opt_size}x{opt_size} the lean array is also
+  built with options ({options}): `lN` = N weights per PE (N other than the default),
+  `pipe` = a register before the psum adder, `rN` = an activation register every N PEs
+  instead of the row broadcast.
+- Every ratio compares the same unit: target, level, size, architecture, options and
+  accumulator rule (the `unit` label, e.g. `sys8x8 lean pipe`); its INT8 baseline is the
+  smallest INT8 of that group.
 - ASIC synthesis keeps the generator's hierarchy (decoder, multiplier, adder tree,
   accumulator, PE): each distinct module is synthesized once, alone, and reused by every
   design that contains it, so a module costs the same everywhere and Yosys cannot fuse the
@@ -93,7 +95,8 @@ def method_text() -> str:
   of clock and captured enable; area in `clock gating`); the enable must then settle within
   the clock's high half-cycle, which the delay includes.
 - The INT8 baseline is built twice, with Yosys's default `$mul` mapping and with
-  `synth -booth`; ratios use the smaller of the two (and the non-Booth one in brackets).
+  `synth -booth` (lean arrays: and `shared`); ratios use the smallest (and the default
+  `$mul` one in a second column).
 - `cmos`: `abc -g cmos`, `stat -tech cmos` transistors (flip-flops legalised to `$_DFF_P_` first
   so they are counted). `osu018`: OSU 0.18 um cells (`dfflibmap`, `abc -liberty`), `stat
   -liberty` area; delay = critical path by static timing with the library's NLDM tables on the
@@ -112,94 +115,36 @@ def method_text() -> str:
   ({LARGEST_ASIC_LEVEL}: {", ".join(KEY_FORMATS)} only); FPGA targets run those formats at
   {fpga_scope}.
   `python -m reports --all-targets` runs everything.
-- Efficiency = MACs per cycle / area, and / (area x delay). Differences below ~0.1-0.15 in a
-  ratio are synthesis noise, not findings.
+- Efficiency = MACs per cycle / area, and / (area x delay), each unit with its own
+  critical path. Differences below ~0.1-0.15 in a ratio are synthesis noise, not findings.
 """
 
 
-def render_paper(paper: dict) -> str:
-    """Our ratios next to the paper's, and (when short of it) why and what would close it."""
-    body = [
-        [label, v["variant"], _f(v["area_ratio"]) + "x", _f(v["area_ratio_plain"]) + "x"]
-        + [f"{PAPER_MAC_RATIO}x"]
-        for label, v in paper["levels"].items()
-    ]
-    lines = []
-    if body:
-        header = ["level", "dINT4 unit", "ours (best INT8)", "ours (INT8 w/o Booth)"]
-        lines.append(md_table([*header, "paper (MAC)"], body))
-    mac = paper["levels"].get("mac")
-    if mac is None or "mac_ratio_cap" not in paper:
-        return "\n".join(lines)
-    lines.append("")
-    if mac["area_ratio"] >= PAPER_MAC_RATIO - 0.1:
-        lines.append(f"Our MAC-level ratio ({_f(mac['area_ratio'])}x) reaches the paper's.")
-    else:
-        lines += [_paper_gap(paper, mac), _paper_remedies(paper)]
-    return "\n".join(lines)
-
-
-def _paper_gap(paper: dict, mac: dict) -> str:
-    bd = paper["mac_breakdown"][HEADLINE_FORMAT]
-    return (
-        f"Our MAC-level ratio is {_f(mac['area_ratio'])}x, short of {PAPER_MAC_RATIO}x. "
-        f"The breakdown says why: the dINT4 decoder + multiplier is "
-        f"{_f(paper['mac_multiplier_ratio'])}x smaller than INT8's, but the accumulator "
-        f"and its registers are the same {paper['acc_width']}-bit circuit in both and make up "
-        f"{_f(100 * paper['mac_shared_fraction_int8'], 0)}% of the INT8 MAC "
-        f"(dINT4: accumulator {_f(bd.get('accumulator', 0))}, registers "
-        f"{_f(sum(float(bd.get(c, 0)) for c in REGISTER_CATEGORIES))} um^2). Even a free "
-        "multiplier would "
-        f"give at most {_f(paper['mac_ratio_cap'])}x."
-    )
-
-
-def _paper_remedies(paper: dict) -> str:
-    bits, own = paper["product_bits"], paper["own_acc_width"]
-    base, fmt = hw.BASELINE_FORMAT, HEADLINE_FORMAT
-    return (
-        "What would close it: (1) share the accumulator between multipliers — in the "
-        "dot product N multipliers feed one adder tree and one accumulator, and the "
-        "ratio there is " + _level_ratios(paper, "dot") + "; the weight-stationary "
-        "systolic array keeps a full-width partial-sum adder and register in every PE "
-        "(plus skew registers), so it stays near the MAC's ratio ("
-        + _level_ratios(paper, "sys")
-        + "); a PE that accumulates a few products in "
-        "a narrow local sum before the wide one would move it towards the dot product; "
-        f"(2) size the accumulator per format (dINT4 products are {bits[fmt]} bits, INT8's "
-        f"{bits[base]}: `acc_width_for` gives {own[fmt]} instead of {own[base]} bits for the "
-        "same K) — the paper may have done this; we keep one width for fairness; (3) map "
-        "adders onto the library's full-adder cells (FAX1/HAX1), which ABC ignores, making "
-        "the shared accumulator smaller and the multiplier's share larger."
-    )
-
-
-def _level_ratios(paper: dict, prefix: str) -> str:
-    items = [
-        f"{k}: {_f(v['area_ratio'])}x, multipliers {_f(100 * v['int8_multiplier_share'], 0)}% "
-        "of INT8"
-        for k, v in paper["levels"].items()
-        if k.startswith(prefix)
-    ]
-    return "; ".join(items) if items else "not measured"
+def _options(r: dict) -> str:
+    """A row's options in words (empty without any)."""
+    out = []
+    if r["pe_lanes"] != 1:
+        out.append(f"{r['pe_lanes']} weights/PE")
+    if r["pipeline"]:
+        out.append("pipeline")
+    if r["a_reg_every"] is not None:
+        out.append(f"act. reg every {r['a_reg_every']}")
+    if r["acc_rule"] != "equal":
+        out.append(f"width by {r['acc_rule']}")
+    return ", ".join(out)
 
 
 def render_target(rows: list[dict]) -> str:
     unit = rows[0]["area_unit"]
     fpga = bool(rows[0]["fmax_mhz"])
-    header = [
-        "level",
-        "unit",
-        f"area ({unit})",
-        "x smaller than best INT8",
-        "x (vs INT8 w/o Booth)",
-    ]
+    header = ["level", "arch", "options", "variant", "acc bits", f"area ({unit})"]
+    header += ["x smaller than best INT8", "x (vs INT8 w/o Booth)"]
     header += ["fmax MHz (median)", "FFs", "DSPs"] if fpga else ["delay ns"]
     header += ["MACs/cycle/area", "eff x area*delay vs INT8"]
     body = []
     for r in rows:
-        row = [r["level_label"], r["variant"], _f(float(r["area"]), 0)]
-        row += [_f(r["area_ratio"]), _f(r["area_ratio_plain"])]
+        row = [r["level_label"], r["arch"], _options(r), r["variant"], _f(r["acc_width"])]
+        row += [_f(float(r["area"]), 0), _f(r["area_ratio"]), _f(r["area_ratio_plain"])]
         if fpga:
             fm = sorted(r["fmax_mhz"])
             row += [
@@ -219,12 +164,12 @@ def render_breakdown(rows: list[dict]) -> str:
         return f"(no {BREAKDOWN_TARGET} results)"
     cats = [c for c in CATEGORIES if any(r["breakdown"].get(c, 0) for r in rows)]
     body = [
-        [r["level_label"], r["variant"]]
+        [r["unit"], r["variant"]]
         + [_f(float(r["breakdown"].get(c, 0)), 0) for c in cats]
         + [_f(float(r["area"]), 0)]
         for r in rows
     ]
-    return md_table(["level", "unit", *cats, "total"], body)
+    return md_table(["unit", "variant", *cats, "total"], body)
 
 
 def render_times(rows: list[dict]) -> str:
@@ -266,6 +211,12 @@ def render_markdown(rows: list[dict], meta: dict, verified: dict | None = None) 
     parts += [render_headline(rows), ""]
     parts += [f"## Against the paper's Table 2 (dINT4 x INT8 MAC {PAPER_MAC_RATIO}x smaller)", ""]
     parts += [render_paper(paper_comparison(rows)), ""]
+    g = goals(rows)
+    n = f"{GOAL_SIZE}x{GOAL_SIZE}"
+    parts += [f"## Issue-11 targets: the lean {n} arrays ({g['target']})", ""]
+    parts += [render_goals(g), ""]
+    parts += [f"### Where the area goes: the {n} arrays ({g['target']}, um^2, % of the array)"]
+    parts += ["", render_breakdown_8x8(g["breakdown"]), ""]
     for target in TARGETS:
         trows = [r for r in rows if r["target"] == target]
         if trows:
@@ -312,6 +263,7 @@ def write_report(records: list[dict], meta: dict, out: str | Path) -> tuple[Path
         "meta": meta,
         "headline": headline(rows),
         "paper": paper_comparison(rows),
+        "goals": goals(rows),
         "verification": verified,
         "rows": rows,
     }

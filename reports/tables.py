@@ -1,31 +1,36 @@
 """The report's numbers: rows with ratios to the INT8 x INT8 baseline, headline, paper figures.
 
-Definitions (per target, per level and size — a ratio never mixes levels, sizes or targets):
+Definitions (per group: target, level, size, array architecture and options, accumulator
+rule — a ratio never mixes levels, sizes, targets, architectures or options, see
+:data:`OPTION_DEFAULTS`):
 
 - ``area``: the target's area figure (transistors, um^2, LUT4s);
 - ``delay_ns``: critical path (Liberty STA) or ``1000 / fmax`` (FPGA, median over seeds);
   none for the generic CMOS target;
 - efficiency ``eff_area = macs_per_cycle / area`` (MACs per cycle per area unit) and
   ``eff_area_delay = macs_per_cycle / (area * delay_ns)`` (MACs per ns per area unit);
-- the **baseline** is the strongest INT8 x INT8 unit of the same target, level and size: the
-  smaller-area one of ``int8/mul`` and ``int8/mul+booth`` (:func:`baseline_of`);
+- the **baseline** is the strongest INT8 x INT8 unit of the same group: the smallest-area one
+  of ``int8/mul``, ``int8/mul+booth`` and, for lean arrays, ``int8/shared`` (radix-8 Booth
+  digits sharing 3a per row) (:func:`baseline_of`);
 - ``area_ratio = baseline.area / area`` ("x times smaller than INT8"; the paper's 1.93x is
   this figure for a MAC), ``eff_ratio`` = ``eff_area / baseline.eff_area`` (equal to
   ``area_ratio``, since both do the same MACs per cycle), ``eff_ad_ratio`` =
-  ``eff_area_delay / baseline.eff_area_delay``; ``area_ratio_plain`` is against ``int8/mul``
-  without Booth, for comparison.
+  ``eff_area_delay / baseline.eff_area_delay``, each unit with its own critical path;
+  ``area_ratio_plain`` is against ``int8/mul`` without Booth (the default ``$mul``), for
+  comparison;
+- ``unit``: the group's readable label (:func:`unit_label`: ``sys8x8 lean pipe``, ``mac (width
+  by need)``).
 
-The prose and the Markdown around these numbers are :mod:`reports.render`.
+The comparison with the paper is :mod:`reports.paper`, the issue-11 goals of the lean arrays
+:mod:`reports.goals`; the prose and the Markdown around these numbers are :mod:`reports.render`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import replace
 
 import hw
-from golden import product_width
 
 from .errors import ReportError
 from .flows import TARGETS
@@ -40,6 +45,30 @@ HEADLINE_FORMAT = "dint4"
 #: The headline's styles: the generator's default for the headline format first.
 HEADLINE_STYLES = tuple(sorted(hw.STYLES, key=lambda s: s != hw.default_style(HEADLINE_FORMAT)))
 
+#: The candidates of a lean array's "best dINT4" (the smaller area wins).
+LEAN_STYLES = ("shared", "shiftadd")
+
+#: The fields besides target, level and size that make a row's group (each the design
+#: point's field of that name), with the value of records written before they existed.
+OPTION_DEFAULTS = {
+    "arch": "classic",
+    "pe_lanes": 1,
+    "a_reg_every": None,
+    "pipeline": False,
+    "acc_rule": "equal",
+}
+OPTIONS = tuple(OPTION_DEFAULTS)
+
+
+def default_lanes(arch: str) -> int:
+    """Weights per PE of an architecture's default array (classic 1, lean ``hw.DEFAULT_LANES``)."""
+    return 1 if arch == "classic" else hw.DEFAULT_LANES
+
+
+def defaults_of(arch: str = "classic") -> dict:
+    """The option fields of ``arch``'s default unit (no option beyond the architecture)."""
+    return {**OPTION_DEFAULTS, "arch": arch, "pe_lanes": default_lanes(arch)}
+
 
 def efficiency(macs_per_cycle: int, area: float, delay_ns: float | None) -> tuple[float, float]:
     """``(macs/area, macs/(area*delay))``; the second is NaN without a delay."""
@@ -50,11 +79,37 @@ def efficiency(macs_per_cycle: int, area: float, delay_ns: float | None) -> tupl
     return e, ead
 
 
+def unit_label(level: str, level_label: str, opts: dict) -> str:
+    """A group's readable label: the level and size, the array architecture (``sys8x8
+    classic``, ``sys8x8 lean``), the options as in the design names (``l4`` = 4 weights per
+    PE when the architecture's default is another count, ``pipe``, ``r4`` = an activation
+    register every 4 PEs) and ``(width by need)``."""
+    parts = [level_label]
+    if level == "systolic":
+        parts.append(opts["arch"])
+    if opts["pipeline"]:
+        parts.append("pipe")
+    if opts["pe_lanes"] != default_lanes(opts["arch"]):
+        parts.append(f"l{opts['pe_lanes']}")
+    if opts["a_reg_every"] is not None:
+        parts.append(f"r{opts['a_reg_every']}")
+    label = " ".join(parts)
+    return label + " (width by need)" if opts["acc_rule"] == "need" else label
+
+
+def is_plain(row: dict) -> bool:
+    """Whether a row has no option beyond its architecture (and its defaults) and accumulator
+    rule."""
+    lanes = default_lanes(row["arch"])
+    return (row["pe_lanes"], row["a_reg_every"], row["pipeline"]) == (lanes, None, False)
+
+
 def _row_of(rec: dict) -> dict | None:
     if "error" in rec:
         return None
     res = rec["result"]
     spec = rec["spec"]
+    opts = {k: spec.get(k, v) for k, v in OPTION_DEFAULTS.items()}
     if res["area"] > 0:
         e, ead = efficiency(rec["macs_per_cycle"], res["area"], res.get("delay_ns"))
     else:  # e.g. an ECP5 multiplier that went entirely into a DSP block: no LUTs to compare
@@ -64,6 +119,8 @@ def _row_of(rec: dict) -> dict | None:
         "level": rec["level"],
         "size": rec["size"],
         "level_label": rec["level_label"],
+        **opts,
+        "unit": unit_label(rec["level"], rec["level_label"], opts),
         "design": rec["design"],
         "variant": rec["variant"],
         "weight_format": spec["weight_format"],
@@ -84,12 +141,17 @@ def _row_of(rec: dict) -> dict | None:
     }
 
 
+def group_key(row: dict) -> tuple:
+    """(target, level, size, arch, pe_lanes, a_reg_every, pipeline, acc_rule) of a row."""
+    return (row["target"], row["level"], row["size"], *(row[k] for k in OPTIONS))
+
+
 def baseline_of(rows: list[dict]) -> dict:
     """The strongest (smallest-area) INT8 x INT8 row among ``rows`` (one group)."""
     base = [r for r in rows if r["weight_format"] == hw.BASELINE_FORMAT]
     if not base:
         raise ReportError("no INT8 x INT8 baseline in this group; ratios need one")
-    return min(base, key=lambda r: (r["area"], r["booth"]))
+    return min(base, key=lambda r: (r["area"], r["booth"], r["style"]))
 
 
 def ratio(a: float, b: float) -> float:
@@ -98,12 +160,25 @@ def ratio(a: float, b: float) -> float:
 
 
 def _index(seq, x) -> int:
+    seq = list(seq)
     return seq.index(x) if x in seq else len(seq)
 
 
-def _group_order(key):
-    target, level, size = key
-    return (_index(TARGETS, target), _index(hw.REPORT_LEVELS, level), size)
+def group_order(key: tuple) -> tuple:
+    """Report order of a :func:`group_key`: target, level, size, architecture, options."""
+    target, level, size, arch, lanes, a_reg, pipeline, rule = key
+    return (
+        _index(TARGETS, target),
+        _index(hw.REPORT_LEVELS, level),
+        size,
+        _index(hw.ARCHS, arch),
+        _index(hw.ACC_RULES, rule),
+        lanes != default_lanes(arch),  # the default first, then lanes, pipeline, a_reg
+        a_reg is not None,
+        pipeline,
+        lanes,
+        a_reg or 0,
+    )
 
 
 def _variant_order(r):
@@ -112,19 +187,23 @@ def _variant_order(r):
 
 
 def build_rows(records: list[dict]) -> list[dict]:
-    """Rows with ratios to the baseline of their (target, level, size) group."""
+    """Rows with ratios to the baseline of their group (:func:`group_key`), in report order."""
     rows = [r for r in (_row_of(x) for x in records) if r is not None]
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(r["target"], r["level"], r["size"])].append(r)
+        groups[group_key(r)].append(r)
     out = []
-    for key in sorted(groups, key=_group_order):
+    for key in sorted(groups, key=group_order):
         g = groups[key]
         try:
             base = baseline_of(g)
         except ValueError:
             base = None
-        plain = [r for r in g if r["weight_format"] == hw.BASELINE_FORMAT and not r["booth"]]
+        plain = [
+            r
+            for r in g
+            if r["weight_format"] == hw.BASELINE_FORMAT and r["style"] == "mul" and not r["booth"]
+        ]
         for r in sorted(g, key=_variant_order):
             r = dict(r)
             if base is not None:
@@ -140,8 +219,11 @@ def build_rows(records: list[dict]) -> list[dict]:
     return out
 
 
-def find(rows, target, level_label, weight_format, style=None, booth=False):
-    """The row of one unit (``style=None``: any style), or None."""
+def find(rows, target, level_label, weight_format, style=None, booth=False, **opts):
+    """The row of one unit (``style=None``: any style; ``opts``: the :data:`OPTION_DEFAULTS`
+    fields, default the architecture's default unit (:func:`defaults_of`; classic unless
+    ``arch`` is given) at equal width), or None."""
+    want = {**defaults_of(opts.get("arch", "classic")), **opts}
     for r in rows:
         if (
             r["target"] == target
@@ -149,98 +231,57 @@ def find(rows, target, level_label, weight_format, style=None, booth=False):
             and r["weight_format"] == weight_format
             and (style is None or r["style"] == style)
             and r["booth"] == booth
+            and all(r[k] == v for k, v in want.items())
         ):
             return r
     return None
 
 
+def best(rows, target, level_label, styles, weight_format=HEADLINE_FORMAT, **opts):
+    """The smallest-area row of ``weight_format`` among ``styles`` of one group, or None."""
+    cand = [find(rows, target, level_label, weight_format, s, **opts) for s in styles]
+    cand = [r for r in cand if r is not None]
+    return min(cand, key=lambda r: r["area"]) if cand else None
+
+
+def baseline_row(rows: list[dict], row: dict) -> dict | None:
+    """The INT8 row ``row`` was divided by (same group, variant ``row["baseline"]``)."""
+    key = group_key(row)
+    for r in rows:
+        if group_key(r) == key and r["variant"] == row.get("baseline"):
+            return r
+    return None
+
+
+def _headline_row(r: dict) -> dict:
+    keys = ("target", "unit", "level_label", "arch", "acc_rule", "acc_width", "variant")
+    keys += ("baseline", "area", "area_unit", "delay_ns", "area_ratio", "area_ratio_plain")
+    return {k: r[k] for k in (*keys, "eff_ad_ratio")}
+
+
 def headline(rows: list[dict], targets=("osu018", "ice40")) -> list[dict]:
-    """dINT4 (both styles) against the strongest INT8 at every level and size, per target."""
+    """dINT4 against the strongest INT8 of every group without options, per target: both
+    :data:`HEADLINE_STYLES` of classic units (the MAC at both accumulator rules, one after the
+    other), the best of :data:`LEAN_STYLES` of lean arrays (after the classic array of the
+    same size)."""
     out = []
     for target in targets:
-        labels = sorted(
-            {(r["level"], r["size"], r["level_label"]) for r in rows if r["target"] == target},
-            key=lambda t: (_index(hw.REPORT_LEVELS, t[0]), t[1]),
-        )
-        for _, _, label in labels:
-            for style in HEADLINE_STYLES:
-                r = find(rows, target, label, HEADLINE_FORMAT, style)
-                if r is None:
-                    continue
-                out.append(
-                    {
-                        "target": target,
-                        "level_label": label,
-                        "variant": r["variant"],
-                        "baseline": r["baseline"],
-                        "area": r["area"],
-                        "area_unit": r["area_unit"],
-                        "area_ratio": r["area_ratio"],
-                        "area_ratio_plain": r["area_ratio_plain"],
-                        "eff_ad_ratio": r["eff_ad_ratio"],
-                    }
-                )
-    return out
-
-
-def _baseline_row(rows, target, level_label, baseline_variant):
-    """The baseline unit a row was divided by (``baseline_variant`` ends in ``booth`` or not)."""
-    booth = baseline_variant.endswith("booth")
-    return find(rows, target, level_label, hw.BASELINE_FORMAT, None, booth)
-
-
-def _multiplier_share(rows, target, level_label, baseline_variant) -> float:
-    """Fraction of the baseline INT8 unit's area in its decoders and multipliers."""
-    if baseline_variant is None:
-        return math.nan
-    base = _baseline_row(rows, target, level_label, baseline_variant)
-    if base is None or not base["breakdown"]:
-        return math.nan
-    return ratio(multiplier_area(base["breakdown"]), base["area"])
-
-
-def _widths(weight_format: str) -> tuple[int, int]:
-    """(product width, accumulator width by need for the report's K) of a MAC of the format."""
-    mac = hw.DesignPoint("mac", weight_format)
-    return (
-        product_width(mac.act_format, mac.weight_format),
-        replace(mac, acc_rule="need").acc_width,
-    )
-
-
-def paper_comparison(rows: list[dict], target: str = "osu018") -> dict:
-    """Our dINT4 / INT8 area ratio per level on ``target`` next to the paper's 1.93x (MAC),
-    with the MAC-level breakdown that explains the gap."""
-    per_level = {}
-    for r in rows:
-        if r["target"] == target and r["weight_format"] == HEADLINE_FORMAT and not r["booth"]:
-            best = per_level.get(r["level_label"])
-            if best is None or r["area_ratio"] > best["area_ratio"]:
-                per_level[r["level_label"]] = r
-    fmts = (hw.BASELINE_FORMAT, HEADLINE_FORMAT)
-    out = {
-        "paper_mac_ratio": PAPER_MAC_RATIO,
-        "target": target,
-        "acc_k": hw.ACC_K,
-        "acc_width": hw.DesignPoint("mac", HEADLINE_FORMAT).acc_width,
-        "product_bits": {f: _widths(f)[0] for f in fmts},
-        "own_acc_width": {f: _widths(f)[1] for f in fmts},
-        "levels": {
-            k: {
-                "variant": v["variant"],
-                "area_ratio": v["area_ratio"],
-                "area_ratio_plain": v["area_ratio_plain"],
-                "int8_multiplier_share": _multiplier_share(rows, target, k, v["baseline"]),
-            }
-            for k, v in per_level.items()
-        },
-    }
-    mac = per_level.get("mac")
-    base = None
-    if mac is not None and mac["baseline"] is not None:
-        base = _baseline_row(rows, target, "mac", mac["baseline"])
-    if mac is not None and base is not None:
-        out.update(_mac_breakdown(mac, base))
+        seen = []
+        for r in rows:
+            if r["target"] == target and is_plain(r) and group_key(r) not in seen:
+                seen.append(group_key(r))
+        for key in seen:
+            _, _, _, arch, *_, rule = key
+            first = next(r for r in rows if group_key(r) == key)
+            opts = {"arch": arch, "acc_rule": rule}
+            label = first["level_label"]
+            if arch == "classic":
+                picks = [
+                    find(rows, target, label, HEADLINE_FORMAT, s, **opts) for s in HEADLINE_STYLES
+                ]
+            else:
+                picks = [best(rows, target, label, LEAN_STYLES, **opts)]
+            out += [_headline_row(r) for r in picks if r is not None]
     return out
 
 
@@ -249,16 +290,12 @@ def multiplier_area(breakdown: dict) -> float:
     return sum(float(breakdown.get(c, 0)) for c in MULTIPLIER_CATEGORIES)
 
 
-def _mac_breakdown(mac: dict, base: dict) -> dict:
-    """Where the MAC's area goes, against the baseline INT8 MAC, and the ratio a free
-    multiplier would give (the shared accumulator, its register and the rest cap it)."""
-    bd, bb = mac["breakdown"], base["breakdown"]
-    return {
-        "mac_breakdown": {HEADLINE_FORMAT: bd, hw.BASELINE_FORMAT: bb},
-        "mac_multiplier_ratio": ratio(multiplier_area(bb), multiplier_area(bd)),
-        "mac_ratio_cap": ratio(base["area"], mac["area"] - multiplier_area(bd)),
-        "mac_shared_fraction_int8": ratio(base["area"] - multiplier_area(bb), base["area"]),
-    }
+def multiplier_share(rows: list[dict], row: dict) -> float:
+    """Fraction of ``row``'s baseline INT8 unit's area in its multipliers."""
+    base = baseline_row(rows, row)
+    if base is None or not base["breakdown"]:
+        return math.nan
+    return ratio(multiplier_area(base["breakdown"]), base["area"])
 
 
 def verification(records: list[dict]) -> dict:
