@@ -84,17 +84,21 @@ def _cells(stat: dict[str, dict], weight):
     return out
 
 
-#: Seconds one nextpnr seed may take (a 4 x 4 array routes in ~10 s; nextpnr-ice40 0.11 was
-#: seen to run for over 15 min on one seed of one netlist without finishing).
+#: Seconds one nextpnr seed may take (a 4 x 4 array routes in ~10 s). nextpnr-ice40 0.11's
+#: default router (router1) was seen to loop for over 15 min on some lean 4 x 4 arrays with
+#: ~1,000 overused wires that never cleared, where router2 routes the same netlist in 4 s:
+#: a seed that times out is retried with router2 (the report's ``extra`` names such seeds).
 NEXTPNR_TIMEOUT_S = 300
 
 
-def run_nextpnr(workdir: Path, target: str, seed: int) -> float | None:
-    """Place and route ``workdir/netlist.json`` with one seed; the achieved fmax (MHz), or
-    None when the seed did not finish within :data:`NEXTPNR_TIMEOUT_S`."""
+def run_nextpnr(workdir: Path, target: str, seed: int, router: str | None = None) -> float | None:
+    """Place and route ``workdir/netlist.json`` with one seed (and ``router``, default
+    nextpnr's); the achieved fmax (MHz), or None when it did not finish within
+    :data:`NEXTPNR_TIMEOUT_S`."""
     tool, device = NEXTPNR[target]
     args = [*device, "--json", "netlist.json", "--report", f"pnr_{seed}.json"]
     args += ["--seed", str(seed), "--freq", str(NEXTPNR_FREQ_MHZ[target])]
+    args += ["--router", router] if router else []
     try:
         run_tool(
             tool,
@@ -157,12 +161,14 @@ def fpga_flow(
         if n != WRAPPER and k
     }
     tried = {seed: run_nextpnr(workdir, target, seed) for seed in range(1, seeds + 1)}
-    fmax = [f for f in tried.values() if f is not None]
     timed_out = [seed for seed, f in tried.items() if f is None]
+    for seed in timed_out:
+        tried[seed] = run_nextpnr(workdir, target, seed, router="router2")
+    fmax = [f for f in tried.values() if f is not None]
     if not fmax:
         raise ToolError(
             f"nextpnr ({target}) did not finish any of seeds 1..{seeds} within "
-            f"{NEXTPNR_TIMEOUT_S} s each; see the pnr_*.log files in {workdir}"
+            f"{NEXTPNR_TIMEOUT_S} s each, with either router; see the pnr_*.log files in {workdir}"
         )
     (workdir / "netlist.json").unlink()
     tool = NEXTPNR[target][0]
@@ -175,7 +181,7 @@ def fpga_flow(
         modules,
         delay_ns=1000.0 / statistics.median(fmax),
         fmax_mhz=fmax,
-        extra={"ffs": n_ff, "dsps": n_dsp, "seeds": seeds, "seeds_timed_out": timed_out},
+        extra={"ffs": n_ff, "dsps": n_dsp, "seeds": seeds, "seeds_router2": timed_out},
         tools={"yosys": tool_version(YOSYS), "nextpnr": tool_version(tool)},
         seconds=time.monotonic() - t0,
     )

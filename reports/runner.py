@@ -34,6 +34,7 @@ from pathlib import Path
 import golden
 import hw
 import tools
+from tools import ToolError
 
 from .flows import run_flow
 from .fpga import FPGA_TARGETS, NEXTPNR
@@ -157,7 +158,8 @@ class JobOutput:
 
 
 def run_job(job: Job, out: Path) -> JobOutput:
-    """Run each target on ``job.point`` (or take it from the cache); one record each."""
+    """Run each target on ``job.point`` (or take it from the cache); one record each (a
+    target whose flow fails gets an error record; the other targets still run)."""
     point = job.point
     work = out / "work" / point.name
     lib_sha = ""
@@ -173,17 +175,22 @@ def run_job(job: Job, out: Path) -> JobOutput:
         if hit:
             result = json.loads(cached.read_text())
         else:
-            res = run_flow(
-                target,
-                verilog,
-                top,
-                work / target,
-                liberty=job.liberty,
-                booth=point.booth,
-                seeds=job.seeds,
-                clock_gate=clock_gate(point) and target == "osu018",
-                cache_dir=out / "module-cache",
-            )
+            try:
+                res = run_flow(
+                    target,
+                    verilog,
+                    top,
+                    work / target,
+                    liberty=job.liberty,
+                    booth=point.booth,
+                    seeds=job.seeds,
+                    clock_gate=clock_gate(point) and target == "osu018",
+                    cache_dir=out / "module-cache",
+                )
+            except (ToolError, ValueError, OSError) as exc:
+                # One target failing (e.g. nextpnr not finishing) keeps the others' results.
+                records.append(record(point, target, error=f"{type(exc).__name__}: {exc}"))
+                continue
             res.extra["export_seconds"] = export_s
             res.extra["verilog_sha256"] = verilog_sha
             result = fresh[key] = res.to_json()
