@@ -3,7 +3,6 @@ with a deliberately broken decoder entry, which must fail naming the element."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ def _config() -> SimConfig:
         {"dut": DesignPoint("mac", "int4", "mul")},
         options={"sequence_cycles": 500},
     )
-
-
-@pytest.fixture
-def restore_environ():
-    """The runner puts Verilator on PATH and sets OBJCACHE/MAKEFLAGS; undo that afterwards."""
-    saved = os.environ.copy()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_mac_int4_passes_and_a_broken_decoder_fails(tmp_path, monkeypatch, restore_environ):

@@ -6,7 +6,6 @@ plus a broken decoder entry that must fail."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -108,15 +107,6 @@ def test_every_lean_sim_point_has_its_own_config_and_acc_width_check():
     for p in lean:
         k = p.rows if p.arch == "lean" else p.k_max
         assert f"{p.weight_format}-k{k}-a{p.acc_width}" in labels
-
-
-@pytest.fixture
-def restore_environ():
-    """The runner puts Verilator on PATH and sets OBJCACHE/MAKEFLAGS; undo that afterwards."""
-    saved = os.environ.copy()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.mark.slow
