@@ -1,4 +1,4 @@
-"""Bit-exact NumPy golden model: formats, quantizers and integer kernels.
+"""Bit-exact NumPy golden model: formats, quantizers, integer kernels and the tile schedule.
 
 Depends on numpy only. ``hw``, ``quant``, ``sim`` and ``reports`` derive
 their numbers from here.
@@ -36,6 +36,7 @@ from .quantize import (
     quantize_activations,
     quantize_tensor,
 )
+from .schedule import Job, Phase, Schedule, TileGeometry, run_model, schedule
 
 __all__ = [
     "FORMATS",
@@ -43,6 +44,10 @@ __all__ = [
     "ZERO_SLICE_SCALE",
     "Format",
     "FormatError",
+    "Job",
+    "Phase",
+    "Schedule",
+    "TileGeometry",
     "acc_range",
     "acc_width_for",
     "accumulate",
@@ -67,5 +72,7 @@ __all__ = [
     "quantize_tensor",
     "requant_constants",
     "requantize",
+    "run_model",
+    "schedule",
     "signed_width",
 ]
