@@ -36,7 +36,8 @@ from .quantize import (
     quantize_activations,
     quantize_tensor,
 )
-from .schedule import Job, Phase, Schedule, TileGeometry, run_model, schedule
+from .schedule import Job, Phase, Schedule, TileGeometry, schedule
+from .tilemodel import run_model
 
 __all__ = [
     "FORMATS",
