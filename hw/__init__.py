@@ -8,7 +8,8 @@ Blocks (all ``amaranth.lib.wiring.Component``):
 - :class:`~hw.dot.DotProduct` — N lanes, adder tree, one accumulator, streams;
 - :class:`~hw.systolic.SystolicArray` — R x C weight-stationary array, streams (``classic``);
 - :class:`~hw.lean.LeanSystolicArray` — the lean array architectures (:data:`hw.ARCHS`);
-- :class:`~hw.requant.Requantizer` — ``clamp((acc*M + 2**(sh-1)) >> sh, -127, 127)``.
+- :class:`~hw.requant.Requantizer` — ``clamp((acc*M + 2**(sh-1)) >> sh, -127, 127)``;
+- :class:`~hw.tile.Tile` — lean array + K-tile accumulators + requantizer behind AXI4-Stream ports.
 
 :mod:`hw.registry` defines a design point and :mod:`hw.pointsets` lists every one that sim
 verifies, reports synthesize and the benchmarks time; :func:`hw.designs.build_design` builds
@@ -32,7 +33,15 @@ from .lint import (
 )
 from .mac import MAC
 from .multiplier import MultiplierUnit
-from .pointsets import bench_point, layer_point, report_points, sim_points, variants, verified_by
+from .pointsets import (
+    bench_point,
+    layer_point,
+    report_points,
+    sim_points,
+    tile_point,
+    variants,
+    verified_by,
+)
 from .registry import (
     ACC_K,
     ACC_RULES,
@@ -47,6 +56,7 @@ from .registry import (
 from .requant import Requantizer
 from .styles import STYLES, default_style, effective_style, has_shiftadd, styles_of
 from .systolic import SystolicArray
+from .tile import AXIS_PORTS, Tile
 
 __all__ = [
     "ACC_K",
@@ -73,6 +83,8 @@ __all__ = [
     "Requantizer",
     "ShiftAddPlan",
     "SystolicArray",
+    "Tile",
+    "AXIS_PORTS",
     "WeightDecoder",
     "bench_point",
     "build_design",
@@ -85,6 +97,7 @@ __all__ = [
     "report_points",
     "sidecar",
     "sim_points",
+    "tile_point",
     "styles_of",
     "to_verilog",
     "unpack_fields",

@@ -1,4 +1,4 @@
-"""``python -m hw verilog {mul,mac,dot,systolic,requant} --weight FORMAT ... --name TOP -o FILE.v``.
+"""``python -m hw verilog {mul,mac,dot,systolic,requant,tile} --weight FORMAT ... -o FILE.v``.
 
 Every argument is checked before anything is built or written: a bad format, size, width,
 style, module name or output path is one line ``error: ...; ...`` and exit status 2
@@ -48,8 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="lanes of dot (default 8), requant (default 1); weights per PE of a lean array",
     )
-    v.add_argument("--rows", type=int, help="systolic rows = K of a tile (default 4)")
-    v.add_argument("--cols", type=int, help="systolic columns = N outputs (default 4)")
+    v.add_argument("--rows", type=int, help="array rows = K inputs per pass (default 4; tile: 8)")
+    v.add_argument("--cols", type=int, help="array columns = N outputs (default 4; tile: 8)")
+    v.add_argument(
+        "--depth",
+        type=int,
+        help="tile only: tokens per pass = accumulator memory entries (default 512)",
+    )
     v.add_argument(
         "--style",
         choices=sorted(set(STYLES) | set(LEAN_STYLES)),
@@ -86,7 +91,12 @@ def _main(argv: list[str]) -> int:
     check_module_name(args.name)
     out = Path(args.output)
     _check_output(out)
-    pes = (args.rows or 4) * (args.cols or 4) if args.design == "systolic" else 1
+    default_size = 8 if args.design == "tile" else 4
+    pes = (
+        (args.rows or default_size) * (args.cols or default_size)
+        if args.design in ("systolic", "tile")
+        else 1
+    )
     big = pes > BIG_ARRAY_PES
     t0 = time.perf_counter()
     component = build_design(
@@ -101,6 +111,7 @@ def _main(argv: list[str]) -> int:
         style=args.style,
         pipeline=args.pipeline,
         arch=args.arch,
+        depth=args.depth,
     )
     if big:
         seconds = pes * SECONDS_PER_PE

@@ -13,9 +13,10 @@ from .multiplier import MultiplierUnit
 from .params import HwError, act_format_of, weight_format_of
 from .requant import Requantizer
 from .systolic import SystolicArray
+from .tile import DEFAULT_DEPTH, Tile
 
 #: Designs ``python -m hw verilog`` can emit.
-DESIGNS = ("mul", "mac", "dot", "systolic", "requant")
+DESIGNS = ("mul", "mac", "dot", "systolic", "requant", "tile")
 
 
 def build_design(
@@ -31,6 +32,7 @@ def build_design(
     pipeline: bool = False,
     arch: str | None = None,
     a_reg_every: int | None = None,
+    depth: int | None = None,
 ) -> wiring.Component:
     """Construct ``design`` from CLI-style parameters (sizes default to small useful values).
 
@@ -40,7 +42,9 @@ def build_design(
     :data:`hw.lean.DEFAULT_ARCH`; ``classic`` is :class:`SystolicArray`); every design but
     ``mul`` (decoder + multiplier only) and a ``lean`` array (K summed outside: its output is
     the tile sum) needs ``acc_width`` or ``k_max`` (a clear error otherwise);
-    ``requant`` uses ``lanes`` (default 1) and ``acc_width`` (or the width for ``k_max``).
+    ``requant`` uses ``lanes`` (default 1) and ``acc_width`` (or the width for ``k_max``);
+    ``tile`` (:class:`hw.tile.Tile`) uses ``rows`` x ``cols`` (default 8 x 8), ``depth``, the
+    lean array's ``style`` and ``lanes``, and ``acc_width`` or ``k_max``.
     """
     given = {
         "lanes": lanes is not None,
@@ -50,6 +54,7 @@ def build_design(
         "pipeline": bool(pipeline),
         "arch": arch is not None,
         "a_reg_every": a_reg_every is not None,
+        "depth": depth is not None,
     }
     applies = {
         "mul": {"style"},
@@ -57,6 +62,7 @@ def build_design(
         "dot": {"lanes", "style", "pipeline"},
         "systolic": {"rows", "cols", "style", "arch", "lanes", "pipeline", "a_reg_every"},
         "requant": {"lanes", "pipeline"},
+        "tile": {"rows", "cols", "style", "lanes", "depth"},
     }
     if design in applies:
         extra = sorted(k for k, v in given.items() if v and k not in applies[design])
@@ -125,4 +131,16 @@ def build_design(
                 raise HwError("requant needs --acc-width N or --k-max K")
             acc_width = acc_width_for(k_max, act_format, weight_format)
         return Requantizer(lanes if lanes is not None else 1, acc_width, pipeline=pipeline)
+    if design == "tile":
+        return Tile(
+            rows if rows is not None else 8,
+            cols if cols is not None else 8,
+            weight_format,
+            act_format,
+            depth=depth if depth is not None else DEFAULT_DEPTH,
+            acc_width=acc_width,
+            k_max=k_max,
+            style=style,
+            lanes=lanes,
+        )
     raise HwError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")

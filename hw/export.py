@@ -8,7 +8,8 @@ The sidecar (``SIDECAR_VERSION``) holds: ``design``, ``top``, ``verilog`` (file 
 ``parameters``, ``weight_format`` / ``act_format`` (name, bits, frac_bits, ints),
 ``acc_width``, ``frac_bits``, ``latency`` (cycles from an accepted input, or an ``en``
 edge, to the first cycle its result is visible), ``streams`` (per stream: direction and the
-names of its valid/ready/payload ports) and ``ports``: every Verilog port with ``direction``
+names of its valid/ready/payload ports; an AXI4-Stream port adds ``last``, its ``tlast``) and
+``ports``: every Verilog port with ``direction``
 (``"in"``/``"out"``), ``width``, ``signed`` and, for structured ports (stream payloads),
 ``fields``: every leaf of the payload layout as ``{"path", "offset", "width", "signed"}``
 with ``path`` like ``"a[3]"`` or ``"psum[0]"`` and ``offset`` the LSB within the port, and
@@ -103,6 +104,8 @@ def describe_ports(component: wiring.Component) -> tuple[list[dict], dict]:
 def sidecar(component: wiring.Component, name: str, verilog_file: str, verilog_text: str) -> dict:
     """The sidecar dict for an exported component (see the module docstring)."""
     ports, streams = describe_ports(component)
+    if hasattr(component, "stream_ports"):  # AXI4-Stream ports named by the design (hw.Tile)
+        streams.update(component.stream_ports())
     header = re.search(rf"module {re.escape(name)}\(([^)]*)\);", verilog_text)
     if header is None:
         raise ExportError(f"exported Verilog has no module {name!r}; Amaranth output changed?")

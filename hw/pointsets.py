@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from golden import FORMATS, acc_width_for, get
 
-from .lean import ARCHS, DEFAULT_LANES
+from .lean import ARCHS, DEFAULT_LANES, LEAN_STYLES
 from .params import HwError
 from .registry import (
     ACC_K,
@@ -191,6 +191,25 @@ def layer_point(
     )
     rq = DesignPoint("requant", size=cols, acc_width_fixed=sa.acc_width)
     return sa, rq
+
+
+def tile_point(
+    weight_format: str = "dint4", rows: int = 8, cols: int = 8, k_max: int = ACC_K, depth=None
+) -> DesignPoint:
+    """An accelerator tile (:class:`hw.tile.Tile`): the lean array's defaults (shared PEs,
+    ``DEFAULT_LANES`` weights per PE when the rows divide by it) and K-tile accumulators
+    sized by need for ``k_max``."""
+    return DesignPoint(
+        "tile",
+        weight_format,
+        LEAN_STYLES[0],
+        size=rows,
+        cols=None if rows == cols else cols,
+        k_max=k_max,
+        acc_rule="need",
+        pe_lanes=DEFAULT_LANES if rows % DEFAULT_LANES == 0 else 1,
+        depth=depth,
+    )
 
 
 def bench_point() -> DesignPoint:

@@ -31,12 +31,13 @@ from amaranth.lib import wiring
 from golden import acc_width_for, check_acc_width, get, min_acc_width
 
 from .designs import build_design
-from .lean import ARCHS, DEFAULT_LANES, LEAN_STYLES
+from .lean import ARCHS, DEFAULT_ARCH, DEFAULT_LANES, LEAN_STYLES
 from .params import HwError
 from .styles import STYLES, effective_style
+from .tile import DEFAULT_DEPTH
 
 #: Levels, in report order.
-LEVELS = ("mul", "mac", "dot", "systolic", "requant")
+LEVELS = ("mul", "mac", "dot", "systolic", "requant", "tile")
 #: Accumulator sizing rules (see the module docstring).
 ACC_RULES = ("equal", "need")
 #: K every default design point's accumulator holds (equal width: 25 bits for int8 x int8).
@@ -92,6 +93,7 @@ class DesignPoint:
     arch: str = "classic"
     pe_lanes: int = 1
     a_reg_every: int | None = None
+    depth: int | None = None
     tags: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -103,7 +105,15 @@ class DesignPoint:
             raise HwError(
                 f"unknown array architecture {self.arch!r}; choose from {', '.join(ARCHS)}"
             )
-        if self.arch != "classic" and self.level != "systolic":
+        if self.level == "tile":  # hw.Tile: a lean array inside, tokens per pass = depth
+            if self.arch not in ("classic", DEFAULT_ARCH):
+                raise HwError(f"a tile holds a {DEFAULT_ARCH} array, not {self.arch}")
+            object.__setattr__(self, "arch", DEFAULT_ARCH)
+            if self.depth is None:
+                object.__setattr__(self, "depth", DEFAULT_DEPTH)
+        elif self.depth is not None:
+            raise HwError(f"only tiles have a depth (tokens per pass), not {self.level}")
+        if self.arch != "classic" and self.level not in ("systolic", "tile"):
             raise HwError(f"only systolic arrays have an architecture, not {self.level}")
         lean_option = self.pe_lanes != 1 or self.a_reg_every is not None
         if (lean_option or (self.pipeline and self.level == "systolic")) and (
@@ -126,9 +136,9 @@ class DesignPoint:
             )
         if self.level in ("mul", "mac") and self.size != 1:
             raise HwError(f"level {self.level} has size 1, got {self.size}")
-        if self.level != "systolic" and self.cols is not None:
-            raise HwError(f"only systolic arrays have cols, not {self.level}")
-        if self.level in ("dot", "systolic", "requant") and not 1 <= self.size <= 256:
+        if self.level not in ("systolic", "tile") and self.cols is not None:
+            raise HwError(f"only systolic arrays and tiles have cols, not {self.level}")
+        if self.level in ("dot", "systolic", "requant", "tile") and not 1 <= self.size <= 256:
             raise HwError(f"{self.level} size must be in 1..256, got {self.size}")
         if self.booth and self.weight_format != BASELINE_FORMAT:
             raise HwError("booth applies to the generic int8 multiplier only")
@@ -177,9 +187,8 @@ class DesignPoint:
     @property
     def macs_per_cycle(self) -> int:
         """Multiply-accumulates per clock cycle at full throughput."""
-        return {"dot": self.size, "systolic": self.rows * self.columns, "requant": 0}.get(
-            self.level, 1
-        )
+        array = self.rows * self.columns
+        return {"dot": self.size, "systolic": array, "tile": array, "requant": 0}.get(self.level, 1)
 
     def build_kwargs(self) -> dict:
         """Keyword arguments of :func:`hw.designs.build_design` for this point."""
@@ -195,6 +204,8 @@ class DesignPoint:
             kw.update(acc_width=self.acc_width, k_max=self.k_max)
         if self.level == "dot":
             kw["lanes"] = self.size
+        if self.level == "tile":
+            kw.update(rows=self.rows, cols=self.columns, lanes=self.pe_lanes, depth=self.depth)
         if self.level == "systolic":
             kw.update(rows=self.rows, cols=self.columns, arch=self.arch)
             if self.sums_k_outside:
@@ -220,6 +231,8 @@ class DesignPoint:
             return f"dot{self.size}"
         if self.level == "systolic":
             return f"sys{self.rows}x{self.columns}"
+        if self.level == "tile":
+            return f"tile{self.rows}x{self.columns}d{self.depth}"
         if self.level == "requant":
             return f"requant{self.size}"
         return self.level
@@ -242,6 +255,8 @@ class DesignPoint:
             name += f"_l{self.pe_lanes}"
         if self.a_reg_every is not None:
             name += f"_r{self.a_reg_every}"
+        if self.level == "tile":
+            return f"{name}_a{self.acc_width}"
         if self.arch != "classic":
             name += "_" + self.arch.replace("-", "")
         elif self.acc_rule != "equal" or self.k_max != ACC_K or self.acc_width_fixed is not None:
@@ -264,6 +279,7 @@ class DesignPoint:
             self.arch,
             self.pe_lanes,
             self.a_reg_every,
+            self.depth,
         )
 
     def to_json(self) -> dict:

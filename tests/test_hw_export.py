@@ -156,6 +156,11 @@ def _cases():
             for pipeline in (False, True):
                 yield design, "dint4", None, pipeline, None
             continue
+        if design == "tile":  # the lean array inside: its styles
+            for weight in ("dint4", "int8"):
+                for style in LEAN_STYLES:
+                    yield design, weight, style, False, None
+            continue
         for weight in ("dint4", "int8"):
             for style in ("mul", "shiftadd"):
                 for pipeline in (False, True) if design == "dot" else (False,):
@@ -172,6 +177,7 @@ def test_every_design_lints_clean(tmp_path, design, weight, style, pipeline, arc
     # 3 rows: the weight-load row counter is 2 bits wide (a 1-bit counter hid a lint warning)
     sizes = {"mul": {}, "mac": {}, "dot": {"lanes": 3}, "systolic": {"rows": 3, "cols": 3}}
     sizes["requant"] = {"lanes": 2}
+    sizes["tile"] = {"rows": 3, "cols": 3, "depth": 5}
     extra = {"pipeline": pipeline} if design in ("dot", "requant") else {}
     if design != "requant":
         extra["style"] = style
@@ -180,13 +186,16 @@ def test_every_design_lints_clean(tmp_path, design, weight, style, pipeline, arc
     # the multiplier alone has no accumulator; a lean array's output is the tile sum
     if design != "mul" and (arch or "classic") in ("classic", "lean-col"):
         extra["k_max"] = 6
+    if design == "tile":  # K-tile accumulators for K = 7 (three passes of 3 rows)
+        extra["k_max"] = 7
     dut = build_design(design, weight, **sizes[design], **extra)
     meta = export_verilog(dut, top, tmp_path / f"{top}.v")
     assert meta["top"] == top and meta["latency"] == dut.latency
     if design != "requant":  # int8 has no shift-add plan: the generic multiplier is built
         built = "shiftadd" if style == "shiftadd" and weight != "int8" else "mul"
         built = "shared" if style == "shared" else built
-        assert meta["parameters"]["multiplier"] == built
+        params = meta["parameters"]["array"] if design == "tile" else meta["parameters"]
+        assert params["multiplier"] == built
     verilator_lint(tmp_path / f"{top}.v", top)  # raises on any error or other warning
     yosys_check(tmp_path / f"{top}.v", top)  # raises on multiple drivers / comb loops
 
