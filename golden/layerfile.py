@@ -59,6 +59,14 @@ META_FIELDS: dict[str, tuple[bool, str]] = {
     "outputs": (False, "[start, stop) of the layer's output channels in this tile"),
     "source": (False, "where the activations come from"),
     "out_scale_rule": (False, "how out_scale was chosen"),
+    "integer_check": (
+        False,
+        "the writer's check against its own integer-mode layer (quant: {'result': 'pass', "
+        "'tokens', 'outputs', 'clipped', 'max_error_lsb'}): a is what that layer fed its "
+        "accumulator, the accumulators equal golden.accumulate(a, w_codes), requantized with "
+        "the writer's own M, sh they equal expected(), and every unclipped int8 output is "
+        "within max_error_lsb (<= 0.5) output steps of the layer's float output",
+    ),
 }
 
 #: The slice of a file that ``sim`` runs by default: its first tokens x all K x its first

@@ -12,6 +12,8 @@ import argparse
 import json
 import logging
 import shlex
+import time
+from pathlib import Path
 
 import golden
 import tools
@@ -28,13 +30,12 @@ from .cli import build_parser  # noqa: E402
 from .errors import QuantError  # noqa: E402
 from .experiments import (  # noqa: E402
     Session,
-    check_export,
     check_recipe,
-    run_export,
     run_one,
     run_slac,
     run_table,
 )
+from .layerexport import check_export, run_decoder_layer_export, run_export  # noqa: E402
 from .outputs import check_output_dir, check_output_file, json_text  # noqa: E402
 from .pipeline import QuantConfig  # noqa: E402
 from .session import DataSettings, needs_calibration  # noqa: E402
@@ -133,12 +134,55 @@ def _slac(a: argparse.Namespace, command: str) -> None:
 
 
 def _export(a: argparse.Namespace, command: str) -> None:
+    t0 = time.perf_counter()
     config, data = _config(a), _data(a)
     _check_texts(calib_text=a.calib_text, eval_text=a.eval_text)
     ckpt = find_checkpoint(a.model)
-    check_export(config, ckpt, a.layer, a.out, a.tile)
+    if a.all_layers and a.decoder_layer is None:
+        raise QuantError("--all-layers belongs to a --decoder-layer export; add --decoder-layer")
+    out = a.out
+    if out is None:
+        out = Path("build/layers")
+        if a.decoder_layer is not None:
+            out = out / f"{ckpt.name}-layer{a.decoder_layer}"
+    check_export(
+        config,
+        ckpt,
+        a.layer,
+        out,
+        a.tile,
+        decoder_layer=a.decoder_layer,
+        tokens=a.tokens,
+        window_tokens=a.eval_seqlen,
+        sample=a.sample,
+    )
     session = Session.open(ckpt, data, (a.calib_seqlen,))
-    paths = run_export(session, config, a.calib_seqlen, a.layer, a.out, a.tokens, a.outputs, a.tile)
+    if a.decoder_layer is not None:
+        paths, manifest = run_decoder_layer_export(
+            session,
+            config,
+            a.calib_seqlen,
+            a.decoder_layer,
+            out,
+            a.tokens,
+            a.outputs,
+            a.sample,
+            a.all_layers,
+            command,
+        )
+        for entry in manifest["layers"]:
+            c = entry["integer_check"]
+            print(
+                f"{out / entry['file']}: T={entry['T']} K={entry['K']} N={entry['N']}, integer "
+                f"check {c['result']} (max error {c['max_error_lsb']} LSB, {c['clipped']} clipped)"
+            )
+        sec = manifest["seconds"]
+        print(
+            f"{paths[-1]}; quantize {sec['quantize']} s, capture and check "
+            f"{sec['capture_and_check']} s, {time.perf_counter() - t0:.0f} s in all"
+        )
+        return
+    paths = run_export(session, config, a.calib_seqlen, a.layer, out, a.tokens, a.outputs, a.tile)
     for path in paths:
         print(path)
     if len(paths) == 1:

@@ -70,6 +70,19 @@ def seqlen_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def sample_size(text: str) -> tuple[int, int]:
+    """``TxN``: the first T tokens x the first N outputs, both >= 1."""
+    try:
+        t, n = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        t = n = 0
+    if t < 1 or n < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be TOKENSxOUTPUTS, two positive counts (e.g. 32x32), got {text!r}"
+        )
+    return t, n
+
+
 def weight_format(text: str) -> str:
     """A golden format name (the registry's error lists the known ones)."""
     try:
@@ -284,10 +297,19 @@ def build_parser() -> tools.cli.ArgumentParser:
         help="layer to export, e.g. layers.0.self_attn.q_proj (repeatable; default all)",
     )
     p.add_argument(
+        "--decoder-layer",
+        type=count_or_zero,
+        default=None,
+        metavar="I",
+        help="export every linear of decoder layer I (q/k/v/o, gate/up/down) plus "
+        "manifest.json, each tile checked equal to quant's integer mode; quantizes only "
+        "layers 0..I (the same tiles as a whole-model run)",
+    )
+    p.add_argument(
         "--tokens",
         type=positive_int,
         default=64,
-        help="int8 input activation rows to include (default 64)",
+        help="int8 input activation rows to include, from evaluation window 0 (default 64)",
     )
     p.add_argument(
         "--outputs",
@@ -295,7 +317,27 @@ def build_parser() -> tools.cli.ArgumentParser:
         default=None,
         help="export only the first N output channels (a tile; default all)",
     )
-    _out_arg(p, "build/layers", "output directory of the layer tiles")
+    p.add_argument(
+        "--sample",
+        type=sample_size,
+        default=None,
+        metavar="TxN",
+        help="with --decoder-layer: write each tile's first T tokens x all K x first N "
+        "outputs (checked whole first), e.g. 32x32",
+    )
+    p.add_argument(
+        "--all-layers",
+        action="store_true",
+        help="with --decoder-layer: quantize every decoder layer, as a table run does "
+        "(slower; the same tiles)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory of the layer tiles (default build/layers; with "
+        "--decoder-layer I: build/layers/<model>-layer<I>)",
+    )
     p.add_argument(
         "--tile",
         type=Path,

@@ -1,4 +1,5 @@
-"""The experiments behind the CLI: one run, the comparison table, SLAC sweep, exports.
+"""The experiments behind the CLI: one run, the comparison table, SLAC sweep (exports:
+:mod:`quant.layerexport`).
 
 Protocol of ``python -m quant table`` (defaults; see ``TableSettings``):
 
@@ -24,17 +25,15 @@ from pathlib import Path
 
 import torch
 
-import golden
 import tools
 
 from .calibrate import calibration_ids, slac_figure, slac_markdown, slac_sweep
 from .checkpoint import DEFAULT_MODEL, Checkpoint, find_checkpoint
 from .errors import QuantError
 from .evaluate import perplexity
-from .export import capture_int8_inputs, export_name, layer_tile
-from .models import LINEARS, load_model, load_tokenizer
-from .outputs import check_output_dir, check_output_file, json_text, png_bytes
-from .pipeline import QuantConfig, quantized_linears
+from .models import load_model, load_tokenizer
+from .outputs import check_output_dir, json_text, png_bytes
+from .pipeline import QuantConfig
 from .session import Session, needs_calibration, tokens_of
 from .table import (
     TableSettings,
@@ -64,45 +63,6 @@ def check_recipe(config: QuantConfig, checkpoint: Checkpoint, mode: str = "fake"
                 f"group size {config.group_size} does not divide the input width {k} of "
                 f"{checkpoint.name}'s linears; choose a divisor of {k}"
             )
-
-
-def layer_names(checkpoint: Checkpoint) -> list[str]:
-    """Names of the quantized linears (``layers.{i}.{name}``), from the header."""
-    return [
-        f"layers.{i}.{name}"
-        for i in range(checkpoint.n_layers or 0)
-        for name in LINEARS[checkpoint.arch]
-    ]
-
-
-def check_export(
-    config: QuantConfig,
-    checkpoint: Checkpoint,
-    layers: list[str] | None,
-    out_dir: Path,
-    tile_path: Path | None = None,
-) -> None:
-    """Raise :class:`QuantError` if the export cannot be done (before the model is loaded)."""
-    check_recipe(config, checkpoint)
-    if config.method == "fp" or config.acts != "int8-static" or config.group_size:
-        raise QuantError(
-            "a layer tile needs quantized weights per output channel and int8-static "
-            f"activations; got method {config.method!r}, acts {config.acts!r}, "
-            f"group size {config.group_size}"
-        )
-    if tile_path is not None and len(layers or ()) != 1:
-        raise QuantError("a reference tile is one layer: give exactly one layer")
-    known = layer_names(checkpoint)
-    unknown = [n for n in layers or () if known and n not in known]
-    if unknown:
-        raise QuantError(
-            f"unknown layers {unknown} in {checkpoint.name}; names look like {known[0]} "
-            f"(layers 0..{checkpoint.n_layers - 1})"
-        )
-    if tile_path is not None:
-        check_output_file(tile_path)
-    else:
-        check_output_dir(out_dir)
 
 
 def run_one(
@@ -335,45 +295,3 @@ def run_slac(
         }
     )
     return rows
-
-
-def run_export(
-    session: Session,
-    config: QuantConfig,
-    calib_seqlen: int,
-    layers: list[str] | None,
-    out_dir: Path,
-    tokens: int,
-    outputs: int | None,
-    tile_path: Path | None = None,
-) -> list[Path]:
-    """Quantize, capture real int8 inputs on evaluation text, write one layer tile per layer.
-
-    Tiles are ``golden.layerfile`` files; all of them are computed first, then written as
-    one set with ``tools.atomic_write_set`` (all or none). :func:`check_export` checks the
-    arguments from the model's header; call it before opening the session.
-    """
-    if tokens < 1 or (outputs is not None and outputs < 1):
-        raise QuantError(f"tokens and outputs must be >= 1, got {tokens}, {outputs}")
-    if tile_path is not None and len(layers or ()) != 1:
-        raise QuantError("a reference tile is one layer: give exactly one layer")
-    model, _ = session.quantized(config, calib_seqlen, output_ranges=True)
-    qs = quantized_linears(model)
-    names = layers or list(qs)
-    unknown = [n for n in names if n not in qs]
-    if unknown:
-        raise QuantError(f"unknown layers {unknown}; names look like {next(iter(qs))}")
-    windows = session.eval_windows(1)
-    files = {}
-    for name in names:
-        a = capture_int8_inputs(model, qs[name], windows)[:tokens]
-        meta = {
-            "model": session.info.name,
-            "method": config.method,
-            "calib_seqlen": calib_seqlen,
-            "source": f"{session.data.eval_text} window 0, tokens 0..{a.shape[0] - 1}",
-        }
-        tile = layer_tile(qs[name], a, meta, slice(0, outputs) if outputs else None)
-        path = tile_path or out_dir / f"{export_name(name)}.npz"
-        files[path] = lambda f, t=tile: golden.layerfile.save(t, f)
-    return tools.atomic_write_set(files)

@@ -166,23 +166,38 @@ def _run_layer(layer: nn.Module, inputs: list[tuple[torch.Tensor, dict]]) -> lis
     return outs
 
 
+def check_n_layers(n_layers: int | None, total: int) -> int:
+    """The number of leading decoder layers to handle: ``n_layers`` (1..total) or all."""
+    if n_layers is None:
+        return total
+    if not 1 <= n_layers <= total:
+        raise QuantError(
+            f"n_layers must be in 1..{total} (the model has {total} decoder layers), got {n_layers}"
+        )
+    return n_layers
+
+
 def collect_group_inputs(
     model: nn.Module,
     info: ModelInfo,
     calib_ids: torch.Tensor,
     batch_tokens: int = 2048,
     progress: bool = True,
+    n_layers: int | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Inputs ``[tokens, K]`` (float32) of every scale group of every layer, FP model.
 
     One forward pass of the decoder (no LM head) with hooks on the first linear of
     each group. The result depends only on the model and ``calib_ids``, so one
-    collection serves every recipe calibrated on the same data.
+    collection serves every recipe calibrated on the same data. With ``n_layers`` only
+    the first ``n_layers`` layers are collected and the pass stops after the last of them
+    (a layer's inputs depend only on the layers before it: the same tensors, sooner).
     """
     layers = decoder_layers(model, info)
-    out: list[dict[str, list[torch.Tensor]]] = [{} for _ in layers]
+    n = check_n_layers(n_layers, len(layers))
+    out: list[dict[str, list[torch.Tensor]]] = [{} for _ in range(n)]
     hooks = []
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(layers[:n]):
         for g in scale_groups(info, layer):
             out[i][g.name] = []
 
@@ -190,13 +205,22 @@ def collect_group_inputs(
                 out[i][name].append(args[0].detach().reshape(-1, args[0].shape[-1]).float())
 
             hooks.append(layer.get_submodule(g.linears[0]).register_forward_hook(hook))
+    if n < len(layers):
+
+        def stop(*_):
+            raise _Stop
+
+        hooks.append(layers[n - 1].register_forward_hook(stop))
     base = model.get_decoder()
     try:
         with torch.no_grad():
             for b in tqdm(
                 batches(calib_ids, batch_tokens), desc="calibration", disable=not progress
             ):
-                base(input_ids=b, use_cache=False)
+                try:
+                    base(input_ids=b, use_cache=False)
+                except _Stop:
+                    pass
     finally:
         for h in hooks:
             h.remove()
@@ -214,6 +238,7 @@ def quantize_model(
     output_ranges: bool = False,
     batch_tokens: int = 2048,
     progress: bool = True,
+    n_layers: int | None = None,
 ) -> QuantReport:
     """Quantize ``model`` in place with ``config``, calibrating on ``calib_ids [B, L]``.
 
@@ -225,7 +250,16 @@ def quantize_model(
     skips the search. ``output_ranges`` records each linear's output range on the
     calibration data (``QuantLinear.out_absmax``, needed for export).
     ``method="fp"`` with ``acts="fp"`` leaves the model unchanged.
+
+    ``n_layers`` quantizes only the first ``n_layers`` decoder layers and leaves the rest
+    float (the model is then only good for looking at those layers, e.g. exporting the last
+    of them). Layer i's calibration inputs, AQAS sample (the generator is seeded once and
+    consumed layer by layer from layer 0), folds and weights depend only on the embedding
+    and layers 0..i, so those layers come out exactly as in a whole-model run (tested).
     """
+    n = check_n_layers(n_layers, len(decoder_layers(model, info)))
+    if group_inputs is not None and len(group_inputs) < n:
+        raise QuantError(f"group_inputs cover {len(group_inputs)} layers; {n} are quantized")
     check_model_finite(model)
     report = QuantReport(
         config=config, calib_shape=tuple(calib_ids.shape) if calib_ids is not None else (0, 0)
@@ -242,10 +276,12 @@ def quantize_model(
         elif group_inputs is None:
             if calib_ids is None:
                 raise QuantError(f"{config.method} with {config.acts} needs calibration data")
-            group_inputs = collect_group_inputs(model, info, calib_ids, batch_tokens, progress)
+            group_inputs = collect_group_inputs(
+                model, info, calib_ids, batch_tokens, progress, n_layers=n
+            )
     gen = torch.Generator().manual_seed(0)
     layers = decoder_layers(model, info)
-    for i in tqdm(range(len(layers)), desc=f"quantize {config.method}", disable=not progress):
+    for i in tqdm(range(n), desc=f"quantize {config.method}", disable=not progress):
         layer = layers[i]
         groups = scale_groups(info, layer)
         linears = layer_linears(layer, info)
@@ -330,7 +366,7 @@ def quantize_model(
             setattr(layer.get_submodule(parent) if parent else layer, child, q)
         if sequential and inputs is not None:
             inputs = _sequential_step(layer, new, inputs)
-    log.info("quantized %d layers with %s", len(layers), config)
+    log.info("quantized %d of %d layers with %s", n, len(layers), config)
     return report
 
 

@@ -298,7 +298,10 @@ class QuantLinear(nn.Module):
         self.a_scale = a_scale
         self.out_absmax = out_absmax
         self.mode = "fake"
-        self.last_acc: np.ndarray | None = None  # set in integer mode when record_acc
+        # Set in integer mode when record_acc: the int8 inputs golden.accumulate got, and its
+        # accumulators (of the last forward call).
+        self.last_a: np.ndarray | None = None
+        self.last_acc: np.ndarray | None = None
         self.record_acc = False
 
     @property
@@ -351,7 +354,7 @@ class QuantLinear(nn.Module):
         a, s_a = self.integer_inputs(x2)
         acc = golden.accumulate(a, self.w_codes_np, self.fmt)
         if self.record_acc:
-            self.last_acc = acc
+            self.last_a, self.last_acc = a, acc
         y = acc * 2.0**-self.fmt.frac_bits * s_a * self.w_scale_channel
         return torch.from_numpy(y).float()
 

@@ -106,15 +106,19 @@ class Session:
     def eval_windows(self, n: int | None = None) -> torch.Tensor:
         return window_ids(self.eval_tokens, self.data.eval_seqlen, n or self.data.eval_windows)
 
-    def group_inputs(self, calib_seqlen: int, progress: bool = True):
-        """FP calibration inputs of every group (cached per calibration length)."""
+    def group_inputs(self, calib_seqlen: int, progress: bool = True, n_layers: int | None = None):
+        """FP calibration inputs of every group (cached per calibration length), or of the
+        first ``n_layers`` layers only (a shorter pass; the same tensors)."""
         cache = self.__dict__.setdefault("_inputs", {})
-        if calib_seqlen not in cache:
+        if calib_seqlen in cache:  # every layer's: serves any n_layers
+            return cache[calib_seqlen][:n_layers]
+        key = calib_seqlen if n_layers is None else (calib_seqlen, n_layers)
+        if key not in cache:
             ids = calibration_ids(self.calib_tokens, calib_seqlen, self.data.calib_tokens)
-            cache[calib_seqlen] = collect_group_inputs(
-                self.model, self.info, ids, progress=progress
+            cache[key] = collect_group_inputs(
+                self.model, self.info, ids, progress=progress, n_layers=n_layers
             )
-        return cache[calib_seqlen]
+        return cache[key]
 
     def quantized(
         self,
@@ -123,11 +127,13 @@ class Session:
         progress: bool = True,
         scales: dict | None = None,
         output_ranges: bool = False,
+        n_layers: int | None = None,
     ):
-        """A deep copy of the model quantized with config (the base model stays FP)."""
+        """A deep copy of the model quantized with config (the base model stays FP); with
+        ``n_layers``, only its first ``n_layers`` decoder layers (see ``quantize_model``)."""
         model = copy.deepcopy(self.model)
         needs = needs_calibration(config) or (config.method != "fp" and output_ranges)
-        inputs = self.group_inputs(calib_seqlen, progress) if needs else None
+        inputs = self.group_inputs(calib_seqlen, progress, n_layers) if needs else None
         ids_shape = (self.data.calib_tokens // calib_seqlen, calib_seqlen) if calib_seqlen else None
         report = quantize_model(
             model,
@@ -138,6 +144,7 @@ class Session:
             scales=scales,
             output_ranges=output_ranges,
             progress=progress,
+            n_layers=n_layers,
         )
         report.calib_shape = ids_shape or (0, 0)
         return model, report
