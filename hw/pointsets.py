@@ -171,6 +171,9 @@ def sim_points() -> list[DesignPoint]:
         DesignPoint("requant", size=4, acc_width_fixed=acc_width_for(ACC_K, "int8", "int8")),
         DesignPoint("requant", size=2, acc_width_fixed=48, pipeline=True),
     ]
+    # The AXI4-Stream tile: small ones whose layers span several token blocks and passes,
+    # and the default 8x8 array (sim's layer-smollm2-full adds the one sized for that layer).
+    pts += [tile_point(f, size, size, k_max=TILE_SIM_K, depth=depth) for f, size, depth in TILE_SIM]
     return pts
 
 
@@ -191,6 +194,12 @@ def layer_point(
     )
     rq = DesignPoint("requant", size=cols, acc_width_fixed=sa.acc_width)
     return sa, rq
+
+
+#: The tiles sim verifies: (weight format, rows = cols, depth), accumulators for K up to
+#: ``TILE_SIM_K``.
+TILE_SIM = (("dint4", 4, 8), ("int4", 4, 8), ("dint4", 8, 16))
+TILE_SIM_K = 64
 
 
 def tile_point(

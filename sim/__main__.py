@@ -29,7 +29,7 @@ tools.cli.require("amaranth", "sim", "python -m sim")
 
 from tqdm import tqdm  # noqa: E402
 
-from . import bench, configs, formal, runner, toolchain  # noqa: E402
+from . import bench, configs, formal, runner, toolchain, wholelayer  # noqa: E402
 from .build import prepare_env  # noqa: E402
 from .errors import SimError  # noqa: E402
 from .report import format_table, write_summary  # noqa: E402
@@ -168,9 +168,18 @@ def _jobs(args, selection: Selection, opts: runner.RunOptions) -> list[Job]:
     jobs = [runner.config_job(c, opts) for c in sim_configs]
     if selection.simulator == "verilator" or args.formal:
         jobs += formal.proof_jobs(str(opts.build_root))
+    jobs.append(
+        Job(
+            wholelayer.TASK,
+            functools.partial(
+                wholelayer.run, opts.build_root, opts.jobs, allow_export=not selection.quick
+            ),
+            wholelayer.MACS_HINT,
+        )
+    )
     points = configs.verified_points(sim_configs)
     jobs.append(Job("acc-width", functools.partial(formal.check_acc_widths, points), 0))
-    layers = [c.name for c in sim_configs if c.testbench == "sim.tb_layer"]
+    layers = [c.name for c in sim_configs if c.testbench == "sim.tb_layer"] + [wholelayer.TASK]
     chosen = set(select([j.name for j in jobs], selection, layers))
     return [j for j in jobs if j.name in chosen]
 

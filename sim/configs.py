@@ -41,7 +41,13 @@ TESTBENCHES = {
     "dot": "sim.tb_dot",
     "systolic": "sim.tb_systolic",
     "requant": "sim.tb_requant",
+    "tile": "sim.tb_tile",
 }
+
+#: The random layer each tile protocol run (``sim.tb_tile``, cocotbext-axi drivers) streams,
+#: tokens x inputs x outputs: several token blocks, K and N not multiples of the array, so
+#: padding, K-tile accumulation and every tlast are exercised.
+TILE_LAYER = {"T": 19, "K": 21, "N": 11}
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,15 @@ def config_name(point: hw.DesignPoint) -> str:
     """``mac-<fmt>-<style>[-a<width>]`` (width by need), ``dot-<fmt>-l<lanes>[-pipe][-<style>]``,
     ``systolic-<fmt>-<rows>x<cols>[-<arch>[-l<lanes>][-pipe][-r<n>]][-<style>]`` (arch ``lean`` or
     ``leancol``, with the weights per PE, pipeline and activation-register options; none of these
-    for ``classic``), ``requant-l<lanes>-a<acc_width>[-pipe]``. The style is named when it is not
+    for ``classic``), ``requant-l<lanes>-a<acc_width>[-pipe]``,
+    ``tile-<fmt>-<rows>x<cols>-d<depth>``. The style is named when it is not
     the default (the format's for dot and classic arrays, ``shared`` for lean arrays)."""
     pipe = "-pipe" if point.pipeline else ""
     if point.level == "requant":
         return f"requant-l{point.size}-a{point.acc_width}{pipe}"
     fmt = point.weight_format
+    if point.level == "tile":
+        return f"tile-{fmt}-{point.rows}x{point.columns}-d{point.depth}"
     default = hw.LEAN_STYLES[0] if point.arch != "classic" else hw.default_style(fmt)
     style = "" if point.style == default else f"-{point.style}"
     if point.level == "mac":
@@ -132,8 +141,12 @@ def point_config(point: hw.DesignPoint) -> SimConfig:
         "dot": point.size * 4000,
         "systolic": point.macs_per_cycle * 3000,
         "requant": point.size * 10000,
+        "tile": point.macs_per_cycle * 1000,
     }[point.level]
-    return SimConfig(config_name(point), TESTBENCHES[point.level], {"dut": point}, macs_hint=hint)
+    options = dict(TILE_LAYER) if point.level == "tile" else {}
+    return SimConfig(
+        config_name(point), TESTBENCHES[point.level], {"dut": point}, options, macs_hint=hint
+    )
 
 
 def layer_config(name: str, weight_format: str, k: int, options: dict, macs_hint: int) -> SimConfig:
@@ -163,7 +176,11 @@ def layer_configs(data_dir: Path = DATA_DIR) -> list[SimConfig]:
         t, k, n = tile.shape
         out.append(
             layer_config(
-                f"layer-{path.stem}", tile.weight_format.name, k, {"data": str(path)}, t * k * n
+                f"layer-{path.stem}",
+                tile.weight_format.name,
+                k,
+                {"data": str(path.resolve())},
+                t * k * n,
             )
         )
     return out

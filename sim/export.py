@@ -166,7 +166,7 @@ def wrapper_sidecar(top: str, parts: dict[str, dict]) -> dict:
         for sname, s in (meta.get("streams") or {}).items():
             streams[f"{role}_{sname}"] = {
                 "direction": s["direction"],
-                **{k: f"{role}_{s[k]}" for k in ("valid", "ready", "payload")},
+                **{k: f"{role}_{s[k]}" for k in ("valid", "ready", "payload", "last") if k in s},
             }
     return {
         "design": "wrapper",

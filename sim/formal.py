@@ -246,7 +246,7 @@ def check_acc_widths(points: Iterable[hw.DesignPoint]) -> list[Result]:
     the tile sum (``DesignPoint.sums_k_outside``)."""
     seen: dict[tuple, hw.DesignPoint] = {}
     for p in points:
-        if p.level in ("mac", "dot", "systolic"):
+        if p.level in ("mac", "dot", "systolic", "tile"):
             # A lean array that sums K outside outputs one tile's sum: K = its rows (its
             # per-row psum widths are proved by the extremes in sim.tb_systolic).
             k = p.rows if p.sums_k_outside else p.k_max

@@ -213,13 +213,15 @@ class Payload:
 
 @dataclass(frozen=True)
 class Stream:
-    """Port names of one stream (``valid``, ``ready``, ``payload``) and its payload layout."""
+    """Port names of one stream (``valid``, ``ready``, ``payload``; ``last``: the ``tlast``
+    port of an AXI4-Stream, ``""`` for the blocks' own streams) and its payload layout."""
 
     name: str
     direction: str
     valid: str
     ready: str
     payload: Payload
+    last: str = ""
 
 
 @dataclass(frozen=True)
@@ -290,4 +292,11 @@ class Sidecar:
         if name not in streams:
             raise SidecarError(f"{self.top}: no stream {name!r}; streams are {sorted(streams)}")
         s = streams[name]
-        return Stream(name, s["direction"], s["valid"], s["ready"], self.payload(s["payload"]))
+        return Stream(
+            name,
+            s["direction"],
+            s["valid"],
+            s["ready"],
+            self.payload(s["payload"]),
+            s.get("last", ""),
+        )

@@ -158,12 +158,15 @@ def test_acc_width_check_covers_every_verified_accumulator():
         f"{p.weight_format}-k{ks[p]}-a{p.acc_width}" for p in points
     }
     assert any(p.sums_k_outside for p in points)
+    tile_sums = {f"{p.weight_format}-k{p.rows}-a{p.acc_width}" for p in points if p.sums_k_outside}
     for r in results:
         fmt, k = r.config.rsplit("-a", 1)[0].rsplit("-k", 1)
         assert r.extra["needed"] == golden.min_acc_width(int(k), "int8", fmt)
         assert r.extra["acc_width"] >= r.extra["needed"]
-        if int(k) != hw.ACC_K:  # the lean tile sums are exactly the width they need
+        if r.config in tile_sums:  # the lean tile sums are exactly the width they need
             assert r.extra["acc_width"] == r.extra["needed"]
+    # the tiles' K-tile accumulators are checked for their k_max
+    assert any(p.level == "tile" for p in points)
 
 
 def test_acc_width_check_fails_a_too_narrow_accumulator():
