@@ -23,11 +23,16 @@ requantizer instead. ``golden.schedule`` turns a linear layer into exactly this 
 beats (and gives the expected outputs); the protocol is described there once.
 
 Flow control: weights are taken only between passes (once a pass's ``rows`` beats are in,
-``s_axis_weights_tready`` stays low until its last token is in), activations only while a
-pass is loaded, params only while the params bank is free (it is freed when the job's last
-token enters the requantizer). A pass longer than ``depth`` tokens ends at ``depth`` tokens
-(the next beats belong to the next pass). A job's last pass waits for its params. Any gap
-pattern of ``tvalid``/``tready`` gives the same outputs.
+``s_axis_weights_tready`` stays low until its last token is in and the array has drained,
+``array latency`` cycles later: a pass costs ``rows + tokens + latency`` cycles at full
+rate), activations only while a pass is loaded, params only while the params bank is free
+(one bank, freed when the job's last token enters the requantizer: with short jobs and
+``cols`` above ``rows + latency`` the params beats set the pace). A pass longer than
+``depth`` tokens ends at ``depth`` tokens (the next beats belong to the next pass). A job's
+last pass waits for its params. Any gap pattern of ``tvalid``/``tready`` gives the same
+outputs. ``m_axis_out_tready`` reaches every input ``tready`` combinationally (through the
+requantizer's and the array's global advance, as AXI4-Stream allows); put a register slice
+on the ports if that path limits the clock.
 
 Inside: :class:`hw.lean.LeanSystolicArray` (the efficient default: per-row psum widths, K
 summed outside, shared row multiples, ``hw.DEFAULT_LANES`` weights per PE), then one
