@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -14,3 +15,16 @@ def restore_environ():
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A work directory (the cwd) with a fake LLaMA model and two small texts."""
+    model = tmp_path / "tiny-llama"
+    model.mkdir()
+    config = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64}
+    (model / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
+    (tmp_path / "calib.txt").write_text("It is a truth universally acknowledged. " * 20)
+    (tmp_path / "eval.txt").write_text("Sir Walter Elliot, of Kellynch Hall. " * 20)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -60,19 +60,6 @@ def no_model_load(monkeypatch):
         monkeypatch.setattr(module, "load_tokenizer", loaded)
 
 
-@pytest.fixture
-def work(tmp_path, monkeypatch):
-    """A work directory (the cwd) with a fake LLaMA model and two small texts."""
-    model = tmp_path / "tiny-llama"
-    model.mkdir()
-    config = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64}
-    (model / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
-    (tmp_path / "calib.txt").write_text("It is a truth universally acknowledged. " * 20)
-    (tmp_path / "eval.txt").write_text("Sir Walter Elliot, of Kellynch Hall. " * 20)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def model_args(work: Path) -> list[str]:
     model = str(work / "tiny-llama")
     return ["--model", model, "--calib-text", "calib.txt", "--eval-text", "eval.txt"]

@@ -204,7 +204,7 @@ def test_cli_decoder_layer_export(tmp_path, monkeypatch, capsys):
     ],
 )
 def test_cli_bad_decoder_layer_export_is_one_line_before_the_model(
-    tmp_path, monkeypatch, capsys, argv, words
+    work, monkeypatch, capsys, argv, words
 ):
     def loaded(*args, **kwargs):
         raise AssertionError("a model or tokenizer was loaded before the error was found")
@@ -212,22 +212,15 @@ def test_cli_bad_decoder_layer_export_is_one_line_before_the_model(
     for module in (quant.session, quant.experiments):
         monkeypatch.setattr(module, "load_model", loaded)
         monkeypatch.setattr(module, "load_tokenizer", loaded)
-    model = tmp_path / "tiny-llama"
-    model.mkdir()
-    config = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64}
-    (model / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
-    (tmp_path / "calib.txt").write_text("It is a truth universally acknowledged. " * 20)
-    (tmp_path / "eval.txt").write_text("Sir Walter Elliot, of Kellynch Hall. " * 20)
-    monkeypatch.chdir(tmp_path)
-    before = snapshot(tmp_path)
+    before = snapshot(work)
     texts = ["--calib-text", "calib.txt", "--eval-text", "eval.txt"]
     try:
-        status = main(["export", "--model", str(model), *texts, *argv])
+        status = main(["export", "--model", str(work / "tiny-llama"), *texts, *argv])
     except SystemExit as e:
         status = e.code
     assert status == 2
     assert_one_line(capsys.readouterr().err, *words)
-    assert snapshot(tmp_path) == before
+    assert snapshot(work) == before
 
 
 def test_searching_scales_in_the_gptq_run_equals_reusing_the_aqas_rows():
