@@ -107,18 +107,14 @@ def quant_available() -> bool:
 
 
 def read_layer(directory: Path, kind: str) -> LayerData:
-    """The tiles a ``manifest.json`` in ``directory`` lists (``golden.layerfile`` files)."""
+    """The tiles a ``manifest.json`` in ``directory`` lists (``python -m quant export
+    --decoder-layer`` writes it: ``layers[i]["file"]``, ``golden.layerfile`` files)."""
     path = Path(directory) / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} not found: export the layer with quant") from None
-    entries = manifest.get("files")
-    if isinstance(entries, dict):
-        entries = list(entries.values())
-    if not entries:
-        entries = [e["file"] for e in manifest.get("layers", [])]
-    files = tuple(Path(directory) / e for e in entries)
+    files = tuple(Path(directory) / e["file"] for e in manifest.get("layers", []))
     missing = [str(f) for f in files if not f.exists()]
     if not files or missing:
         raise FileNotFoundError(f"{path}: lists no tiles or missing files {missing}")
