@@ -39,6 +39,19 @@ class OpenSTAInstance:
     arcs: list[tuple[str, str, float, float]] = field(default_factory=list)
 
 
+def run_sta(script: list[str], workdir: Path, name: str, exe: str) -> tuple[str, list[str]]:
+    """Write ``script`` (empty lines dropped) as ``<name>.tcl`` in ``workdir``, run ``sta`` on
+    it, keep its output in ``<name>.log``; returns the output and its ``Error`` lines."""
+    (workdir / f"{name}.tcl").write_text("\n".join(s for s in script if s) + "\n")
+    proc = tools.run_tool(
+        "sta", ["-no_init", "-exit", f"{name}.tcl"], install=OPENSTA_INSTALL, cwd=workdir,
+        exe=exe, timeout=3600,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    (workdir / f"{name}.log").write_text(out)
+    return out, [ln for ln in out.splitlines() if ln.startswith("Error")]
+
+
 def run_opensta(
     mapped_v: str | Path,
     top: str,
@@ -84,14 +97,7 @@ def run_opensta(
         report,
         'puts "@@ end"',
     ]
-    (workdir / "power.tcl").write_text("\n".join(s for s in script if s) + "\n")
-    proc = tools.run_tool(
-        "sta", ["-no_init", "-exit", "power.tcl"], install=OPENSTA_INSTALL, cwd=workdir,
-        exe=exe, timeout=3600,
-    )  # fmt: skip
-    out = proc.stdout + proc.stderr
-    (workdir / "power.log").write_text(out)
-    errors = [ln for ln in out.splitlines() if ln.startswith("Error")]
+    out, errors = run_sta(script, workdir, "power", exe)
     if errors or "@@ end" not in out:
         raise tools.ToolError(
             f"OpenSTA failed on {mapped_v} (log: {workdir / 'power.log'}): "

@@ -24,7 +24,7 @@ from pathlib import Path
 import tools
 
 from .liberty import Cell, LibertyError, Library
-from .opensta import OPENSTA_INSTALL
+from .opensta import OPENSTA_INSTALL, run_sta
 from .powernames import read_verilog
 
 _NUM = r"(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)"
@@ -145,19 +145,12 @@ def opensta_min_period(
         "report_checks -path_delay max -format full -digits 6",
         'puts "@@ end"',
     ]
-    (workdir / "timing.tcl").write_text("\n".join(s for s in script if s) + "\n")
-    proc = tools.run_tool(
-        "sta", ["-no_init", "-exit", "timing.tcl"], install=OPENSTA_INSTALL, cwd=workdir,
-        exe=exe, timeout=3600,
-    )  # fmt: skip
-    out = proc.stdout + proc.stderr
-    (workdir / "timing.log").write_text(out)
+    out, errors = run_sta(script, workdir, "timing", exe)
     report = out.split("@@ begin", 1)[-1].split("@@ end", 1)[0]
     arrival = re.search(rf"^\s*{_NUM}\s+data arrival time\s*$", report, re.M)
     slack = re.search(rf"^\s*{_NUM}\s+slack \((?:MET|VIOLATED)\)\s*$", report, re.M)
     start = re.search(r"^Startpoint: (\S+)", report, re.M)
     end = re.search(r"^Endpoint: (\S+)", report, re.M)
-    errors = [ln for ln in out.splitlines() if ln.startswith("Error")]
     if errors or not (arrival and slack and start and end):
         raise tools.ToolError(
             f"no timing path in the OpenSTA output for {mapped_v} (log: {workdir / 'timing.log'})"

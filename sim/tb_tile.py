@@ -217,17 +217,24 @@ def layer_extra(layer: Layer, traffic: Traffic, key: str = "layer") -> dict:
     }
 
 
+async def run_random_layer(dut, name: str, paused: bool):
+    """The random and the full-rate tests' common part: the same random layer through the
+    tile (checked to be the registry's point); ``(ctx, chk, layer, traffic)``."""
+    ctx = TbContext.load()
+    g = tile_geometry(ctx)
+    chk = Scoreboard(ctx, f"test_{name}")
+    check_point(ctx, chk, g)
+    layer = random_layer(ctx, g, ctx.rng(LAYER_RNG))
+    traffic = await run_layer(dut, ctx, chk, layer, name, paused=paused)
+    chk.cycles = traffic.cycles
+    return ctx, chk, layer, traffic
+
+
 @cocotb.test()
 async def test_axis_random_layer(dut):
     """A random layer with random tvalid gaps on the three sources and random tready
     back-pressure on the sink: every output beat, every frame length and every tlast."""
-    ctx = TbContext.load()
-    g = tile_geometry(ctx)
-    chk = Scoreboard(ctx, "test_axis_random_layer")
-    check_point(ctx, chk, g)
-    layer = random_layer(ctx, g, ctx.rng(LAYER_RNG))
-    traffic = await run_layer(dut, ctx, chk, layer, "axis_random_layer", paused=True)
-    chk.cycles = traffic.cycles
+    ctx, chk, layer, traffic = await run_random_layer(dut, "axis_random_layer", paused=True)
     check_outputs(ctx, chk, layer, traffic)
     chk.extra = layer_extra(layer, traffic)
     chk.finish()
@@ -239,13 +246,7 @@ async def test_axis_random_layer(dut):
 @cocotb.test()
 async def test_axis_full_rate(dut):
     """The same traffic with no pauses: the outputs, and the throughput of the handshakes."""
-    ctx = TbContext.load()
-    g = tile_geometry(ctx)
-    chk = Scoreboard(ctx, "test_axis_full_rate")
-    check_point(ctx, chk, g)
-    layer = random_layer(ctx, g, ctx.rng(LAYER_RNG))
-    traffic = await run_layer(dut, ctx, chk, layer, "axis_full_rate", paused=False)
-    chk.cycles = traffic.cycles
+    ctx, chk, layer, traffic = await run_random_layer(dut, "axis_full_rate", paused=False)
     chk.extra = layer_extra(layer, traffic, key="same_layer")  # printed once, by the other
     if check_outputs(ctx, chk, layer, traffic):
         check_full_rate(ctx, chk, layer, traffic)
