@@ -6,6 +6,9 @@ runs). torch stays out of the hardware-only sessions (sim, reports).
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.reuse_existing_virtualenvs = True
@@ -28,6 +31,19 @@ def _with_cluster(session: nox.Session, *extras: str) -> tuple[str, ...]:
         for i, a in enumerate(args)
     )
     return (*extras, "cluster") if ray else extras
+
+
+def _debian_tools(session: nox.Session, *packages: str) -> None:
+    """Install missing Debian tools (``iverilog``, ``opensta``: binary ``sta``) with apt-get
+    when running as root, as ``.ci/run`` does; otherwise say how."""
+    binary = {"opensta": "sta"}
+    missing = [p for p in packages if shutil.which(binary.get(p, p)) is None]
+    if not missing:
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
+    else:
+        session.warn(f"missing {' '.join(missing)}: sudo apt-get install {' '.join(missing)}")
 
 
 @nox.session(python=PYTHON)
@@ -63,8 +79,11 @@ def quant(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def reports(session: nox.Session) -> None:
-    """Synthesis report: area, delay, efficiency against the INT8 x INT8 baseline."""
+    """Synthesis report: area, delay, efficiency and gate-level energy per MAC against the
+    INT8 x INT8 baseline (the energy runs need Debian iverilog and opensta)."""
     _install(session, *_with_cluster(session, "reports"))
+    if "--no-energy" not in session.posargs:
+        _debian_tools(session, "iverilog", "opensta")
     session.run("python", "-m", "reports", *session.posargs)
 
 

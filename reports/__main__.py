@@ -3,7 +3,9 @@
 ``python -m reports`` (same as ``python -m reports report``) builds the full default report:
 every level and size of :func:`hw.report_points` on the targets
 :data:`reports.scope.DEFAULT_TARGET_LEVELS` allows, cached under ``build/reports/cache``, into
-``build/reports/report.md``, ``report.json`` and PNG plots. ``python -m reports baseline``
+``build/reports/report.md``, ``report.json`` and PNG plots; with ``osu018`` among the
+targets it also runs the gate-level energy per MAC of :mod:`reports.energyruns` (cached in
+``build/reports/energy-cache``; ``--no-energy`` skips it). ``python -m reports baseline``
 re-synthesizes the small baseline set and rewrites ``reports/baselines.json``.
 """
 
@@ -25,7 +27,17 @@ tools.cli.require("matplotlib", "reports", "python -m reports")
 
 import hw  # noqa: E402
 
-from . import baselines, goals, paper, plots, render, tables  # noqa: E402
+from . import (  # noqa: E402
+    baselines,
+    energy,
+    energyruns,
+    energytables,
+    goals,
+    paper,
+    plots,
+    render,
+    tables,  # noqa: E402
+)
 from .errors import ReportError  # noqa: E402
 from .flows import TARGETS  # noqa: E402
 from .runner import Job, run_all, tool_versions  # noqa: E402
@@ -90,8 +102,19 @@ def cmd_report(args) -> int:
         else f"Ray ({args.address or 'local'})",
         out / "cache",
     )
+    energy_jobs = []
+    if "osu018" in args.targets and not args.no_energy:
+        energy_jobs = energy.jobs_from(args)  # bad settings and a missing iverilog: no work
+        for tool in ("iverilog", "vvp"):
+            tools.find_tool(tool, "apt-get install iverilog (or pass --no-energy)")
     t0 = time.monotonic()
     records = run_all(jobs, out, args.jobs, args.executor, args.address)
+    energy_rows = None
+    if energy_jobs:
+        log.info("%d energy runs (gate-level simulation, cache: %s)", len(energy_jobs), out)
+        energy_rows = energyruns.run_energy(
+            energy_jobs, out, args.jobs, args.executor, args.address
+        )
     meta = {
         "command": args.command_line,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -106,10 +129,10 @@ def cmd_report(args) -> int:
         lib = find_liberty(args.liberty)
         meta["liberty"] = str(lib)
         meta["liberty_sha256"] = file_sha256(lib)
-    md, js = render.write_report(records, meta, out)
+    md, js = render.write_report(records, meta, out, energy=energy_rows)
     rows = tables.build_rows(records)
     if not args.no_plots:
-        for p in plots.write_plots(rows, out, Path(args.quant_results)):
+        for p in plots.write_plots(rows, out, Path(args.quant_results), energy=energy_rows):
             log.info("wrote %s", p)
     log.info("wrote %s and %s in %.0f s", md, js, time.monotonic() - t0)
     if tables.headline(rows):
@@ -121,13 +144,21 @@ def cmd_report(args) -> int:
         print()
     else:  # the headline compares osu018 and ice40 only
         print(f"no headline rows (it covers osu018 and ice40); the tables are in {md}")
+    if energy_rows:
+        print(energytables.render_headline(energytables.energy_headline(energy_rows)))
+        print()
     ok, verdict = baselines.check_records(records, args.liberty)
     print(verdict)
     if not ok:
         log.warning("the report's areas differ from %s", baselines.BASELINES_PATH)
     failed = [r for r in records if "error" in r]
-    if failed:
-        log.error("%d runs failed; see the report's 'Failed runs'", len(failed))
+    failed_energy = [r for r in energy_rows or () if "error" in r]
+    if failed or failed_energy:
+        log.error(
+            "%d synthesis and %d energy runs failed; see the report's failed runs",
+            len(failed),
+            len(failed_energy),
+        )
         return 1
     return 0
 
@@ -187,6 +218,12 @@ def _main(argv: list[str]) -> int:
         help="quantization results for the accuracy-versus-area plot",
     )
     r.add_argument("--no-plots", action="store_true")
+    r.add_argument(
+        "--no-energy",
+        action="store_true",
+        help="skip the gate-level energy runs (they need iverilog; on with osu018)",
+    )
+    energy.add_args(r)
     b = sub.add_parser("baseline", help="re-synthesize the baseline set; rewrite baselines.json")
     b.add_argument("--output", default=str(baselines.BASELINES_PATH))
     b.add_argument("--liberty", help="Liberty file (default: OSU018)")

@@ -78,7 +78,8 @@ def clock_gate_verilog() -> str:
     )
 
 
-def _clock_gate_commands() -> str:
+def clock_gate_commands() -> str:
+    """The Yosys commands that turn enables into :data:`CLOCK_GATE` instances."""
     cells = " ".join(f"-cell {t} 01" for t in _GATEABLE_FFS)
     return (
         f"dfflegalize {cells}\nopt_merge\nopt_clean\n"
@@ -207,7 +208,7 @@ def _liberty_recipe(lib, lib_sha: str, booth: bool, clock_gate: bool, target: st
         roles = register_roles(netlist, sequential, lambda t: lib.cells[t].area)
         return ModuleResult(area, seq, roles, gates)
 
-    commands = (_clock_gate_commands() if clock_gate else "") + (
+    commands = (clock_gate_commands() if clock_gate else "") + (
         "dfflibmap -liberty cells.lib\nabc -liberty cells.lib\nopt_clean\n"
         "tee -q -o {m}.stat.json stat -json -liberty cells.lib\n"
     )

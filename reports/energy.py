@@ -1,20 +1,14 @@
-"""``python -m reports.energy``: energy per MAC of the MACs on OSU018 from real operands.
+"""``python -m reports.energy``: energy per MAC of the report's units on OSU018 from real
+operands (issue 12), without the area runs; ``python -m reports`` runs the same jobs.
 
-The first slice of the power flow (issue 12): each MAC of the report (``hw.DesignPoint``
-"mac", equal 25-bit accumulators: INT8 ``mul``, dINT4 ``shiftadd``) is synthesized flat onto
-the OSU018 Liberty (:func:`reports.gatesim.map_component`), simulated at gate level with
-iverilog on dot products of ``--k`` products (:func:`reports.gatesim.mac_stimulus`; every
-cycle's ``acc`` must equal golden), zero-delay (a lower bound) and with the cell models'
-delays (glitches), on two operand sources (:func:`reports.gatesim.operands`: ``smollm2`` =
-the committed SmolLM2 layer-0 sample, ``synthetic`` = Laplace activations, Gaussian
-weights), and its power computed from the Liberty (:func:`reports.power.energy`: internal,
-switching at pin capacitances, no wire load, leakage) at ``--clock-ns``, cross-checked with
-OpenSTA (:func:`reports.opensta.opensta_power`). One MAC per cycle, so energy per MAC =
-energy per cycle. Prints the table and the INT8 / dINT4 ratios and writes
-``<out>/energy-mac.{md,json}``. Needs Debian ``iverilog`` and ``opensta``.
-
-Not yet here (issue 12 stays open): dot products and arrays, Booth INT8, the per-module
-split, caching, and the energy columns of ``nox -s reports``.
+Every unit of :func:`reports.energyruns.energy_points` (the MAC, dot-8 and dot-16 in six
+variants; the classic 4x4 and 8x8 arrays in the INT8 baseline's and dINT4's) is mapped onto
+the OSU018 Liberty module by module, simulated at gate level with iverilog on SmolLM2-135M
+layer-0 operands (and synthetic ones, except on the arrays), zero-delay and with the cells'
+delays, every cycle's outputs checked against golden, and its power computed from the
+Liberty (:mod:`reports.energyruns`). Writes ``<out>/energy.md``, ``energy.json`` and
+``energy.png``; results are cached in ``<out>/energy-cache``. Needs Debian ``iverilog``
+(and ``opensta`` for the MAC's cross-check); ``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -23,125 +17,94 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-from tabulate import tabulate
-from tqdm import tqdm
-
-import hw
 import tools
 
-from . import gatesim, opensta, power
-from .toolchain import find_liberty
+tools.cli.require("amaranth", "reports", "python -m reports.energy")
+tools.cli.require("matplotlib", "reports", "python -m reports.energy")
 
-#: The MACs compared: (weight format, style), INT8 first.
-MACS = (("int8", "mul"), ("dint4", "shiftadd"))
-SOURCES = ("smollm2", "synthetic")
+from . import energyplots, energyruns, energytables, operands  # noqa: E402
 
 
-def measure(
-    fmt: str,
-    style: str,
-    source: str,
-    delays: bool,
-    n: int,
-    k: int,
-    clock_ns: float,
-    workdir: Path,
-    liberty: Path,
-    cells_v: Path,
-    mapped=None,
-) -> dict:
-    point = hw.DesignPoint("mac", fmt, style)
-    name = f"mac_{fmt}_{style}"
-    if mapped is None:
-        mapped = gatesim.map_component(point.build(), name, workdir / name, liberty)
-    a, w = gatesim.operands(source, n, fmt, np.random.default_rng(7))
-    stim, expected = gatesim.mac_stimulus(a, w, k, weight=fmt, acc_width=point.acc_width)
-    run = workdir / name / f"{source}-{'glitch' if delays else 'zero'}"
-    act = gatesim.simulate(mapped, cells_v, stim, ["acc"], run, delays, clock_ns, expected)
-    rep = power.energy(mapped.json, mapped.top, liberty, act.toggles, act.cycles, clock_ns)
-    sta_mw = opensta.opensta_power(
-        mapped.verilog, mapped.top, liberty, act.toggles, act.cycles, clock_ns, run / "sta"
+def add_args(p) -> None:
+    """The energy options (shared with ``python -m reports``)."""
+    p.add_argument(
+        "--energy-levels",
+        nargs="+",
+        default=list(energyruns.SIZES),
+        choices=list(energyruns.SIZES),
+        help="levels with energy runs (default: all: mac, dot 8/16, classic systolic 4x4/8x8)",
     )
-    split = rep.split()
-    return {
-        "mac": f"{fmt}/{style}",
-        "operands": source,
-        "activity": "glitch" if delays else "zero-delay",
-        "cells": len(mapped.cells),
-        "toggles_per_cycle": round(act.total / act.cycles, 1),
-        "energy_pj_per_mac": round(rep.energy_pj_per_cycle, 3),
-        "power_mw": round(rep.total_mw, 4),
-        "internal": round(split["internal"], 3),
-        "switching": round(split["switching"], 3),
-        "leakage": round(split["leakage"], 5),
-        "opensta_mw": round(sta_mw, 4),
-        "opensta_diff": round(rep.total_mw / sta_mw - 1, 4),
-    }, mapped
+    p.add_argument(
+        "--operands",
+        nargs="+",
+        default=list(operands.SOURCES),
+        choices=operands.SOURCES,
+        help="operand sources (default both; the arrays run on smollm2 only)",
+    )
+    s = energyruns.Settings()
+    p.add_argument(
+        "--energy-cycles",
+        type=int,
+        default=s.cycles,
+        help=f"products per MAC and dot-product run; cycles per array run ({s.cycles})",
+    )
+    p.add_argument("--k", type=int, default=s.k, help=f"products per dot product ({s.k})")
+    p.add_argument(
+        "--tokens", type=int, default=s.tokens, help=f"tokens per array weight tile ({s.tokens})"
+    )
+    p.add_argument("--clock-ns", type=float, default=s.clock_ns, help="clock period (10 ns)")
+    p.add_argument(
+        "--wire-cap-pf",
+        type=float,
+        default=s.wire_cap_pf_per_fanout,
+        help="wire-load estimate, pF per driven pin (default 0: the OSU018 Liberty has no "
+        "wire-load model; the OpenSTA cross-check runs only without it)",
+    )
+
+
+def jobs_from(args) -> list[energyruns.EnergyJob]:
+    settings = energyruns.Settings(
+        args.energy_cycles, args.k, args.tokens, args.clock_ns, 7, args.wire_cap_pf
+    )
+    return energyruns.default_jobs(
+        args.energy_levels, None, tuple(args.operands), settings, getattr(args, "liberty", None)
+    )
+
+
+def write(rows: list[dict], out: Path, plots: bool = True) -> str:
+    """``energy.md``/``energy.json`` (and ``energy.png``) in ``out``; returns the Markdown."""
+    text = "# Energy per MAC\n\n" + energytables.render_energy(rows) + "\n"
+    doc = energytables.energy_doc([], rows)
+    tools.atomic_write_set(
+        {out / "energy.md": text, out / "energy.json": json.dumps(doc, indent=1, default=str)}
+    )
+    if plots:
+        energyplots.plot_energy(rows, out / "energy.png")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     p = tools.cli.ArgumentParser(
         prog="python -m reports.energy", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--cycles", type=int, default=2000, help="MAC operations simulated per run")
-    p.add_argument("--k", type=int, default=64, help="products per dot product (clear period)")
-    p.add_argument("--clock-ns", type=float, default=10.0, help="clock period (default 10 ns)")
+    add_args(p)
+    p.add_argument("--liberty", help="Liberty file (default: OSU018 from qflow-tech-osu018)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    tools.cli.add_executor_args(p)
     p.add_argument("--out", default="build/reports", help="output directory")
+    p.add_argument("--no-plots", action="store_true")
 
     def body(argv_) -> int:
         args = p.parse_args(argv_)
-        if args.cycles < 2 or args.k < 1 or not args.clock_ns > 0:
-            raise ValueError("--cycles must be >= 2, --k >= 1 and --clock-ns > 0")
+        if args.jobs < 1:
+            raise tools.cli.CliError("--jobs must be >= 1")
+        tools.cli.check_executor_args(args)
         out = Path(args.out)
-        tools.check_writable(out / "energy-mac.md")
-        liberty, cells_v = find_liberty(), gatesim.cells_verilog()
-        work = (out / "energy-work").resolve()
-        rows, mapped = [], {}
-        runs = [(f, s, src, d) for f, s in MACS for src in SOURCES for d in (False, True)]
-        for f, s, src, d in tqdm(runs, desc="energy", unit="run"):
-            row, mapped[f] = measure(
-                f,
-                s,
-                src,
-                d,
-                args.cycles,
-                args.k,
-                args.clock_ns,
-                work,
-                liberty,
-                cells_v,
-                mapped.get(f),
-            )
-            rows.append(row)
-        ratios = []
-        for src in SOURCES:
-            for act in ("zero-delay", "glitch"):
-                e = {
-                    r["mac"]: r["energy_pj_per_mac"]
-                    for r in rows
-                    if r["operands"] == src and r["activity"] == act
-                }
-                ratios.append(
-                    f"INT8/mul ÷ dINT4/shiftadd, {src}, {act}: "
-                    f"{e['int8/mul'] / e['dint4/shiftadd']:.2f}x"
-                )
-        table = tabulate(rows, headers="keys", tablefmt="github")
-        head = (
-            f"Energy per MAC on OSU018 at {args.clock_ns:g} ns, {args.cycles} MACs per run, "
-            f"dot products of {args.k}; pin capacitances only (the Liberty has no wire-load "
-            "model); OpenSTA cross-check: per-arc internal energy (Debian OpenSTA 2.0.17 "
-            "sums rise and fall, ~2x)."
-        )
-        text = head + "\n\n" + table + "\n\n" + "\n".join(f"- {r}" for r in ratios) + "\n"
-        tools.atomic_write_set(
-            {
-                out / "energy-mac.md": text,
-                out / "energy-mac.json": json.dumps({"rows": rows, "ratios": ratios}, indent=1),
-            }
-        )
-        print(text)
-        return 0 if all(abs(r["opensta_diff"]) <= 0.05 for r in rows) else 1
+        jobs = jobs_from(args)
+        tools.check_writable(out / "energy.md")
+        rows = energyruns.run_energy(jobs, out, args.jobs, args.executor, args.address)
+        print(write(rows, out, not args.no_plots))
+        return 1 if any("error" in r for r in rows) else 0
 
     return tools.cli.run(body, argv)
 

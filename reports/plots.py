@@ -10,7 +10,8 @@
   size, one line per architecture and variant (marker: architecture; line: style);
 - ``pareto.png``: accuracy (perplexity) versus area, when the quantization results
   ``build/quant/results.json`` exist (rows with ``weight_format`` and ``ppl``); skipped with a
-  log message otherwise.
+  log message otherwise; with energy rows, a second panel against the energy per MAC;
+- ``energy.png``: energy per MAC, with energy rows (:mod:`reports.energyplots`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import tools  # noqa: E402
 
+from . import energyplots  # noqa: E402
 from .flows import TARGETS  # noqa: E402
 from .hierarchy import CATEGORIES  # noqa: E402
 from .tables import PAPER_MAC_RATIO, is_plain  # noqa: E402
@@ -82,6 +84,10 @@ def _color(variant: str) -> str:
 
 def _style(variant: str) -> str:
     return variant.split("/")[1].split("+")[0] if "/" in variant else variant
+
+
+def _hatch(variant: str) -> str | None:
+    return _HATCHES.get(_style(variant))
 
 
 def plot_efficiency(rows: list[dict], path: Path) -> Path | None:
@@ -269,9 +275,11 @@ def plot_pareto(
     path: Path,
     target: str = "osu018",
     level_label: str = "sys16x16",
+    energy: list[dict] | None = None,
 ) -> Path | None:
     """Perplexity versus area of the weight format's unit (best architecture and style), with
-    the Pareto front."""
+    the Pareto front; with ``energy`` rows, beside it versus energy per MAC
+    (:func:`reports.energyplots.pareto_energy`)."""
     if not quant_rows:
         return None
     # the best architecture and style of each format, without options, at equal width
@@ -293,34 +301,11 @@ def plot_pareto(
     if not pts:
         log.info("no quantization row matches a synthesized format: Pareto plot skipped")
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for a, p, q in pts:
-        ax.scatter(a, p, color=_COLORS.get(q["weight_format"], "#999999"), s=20)
-        ax.annotate(
-            f"{q['weight_format']} {q['method']} {q['acts']}",
-            (a, p),
-            fontsize=6,
-            xytext=(3, 2),
-            textcoords="offset points",
-        )
-    front, best = [], math.inf
-    for a, p, _ in sorted(pts, key=lambda t: (t[0], t[1])):
-        if p < best:
-            front.append((a, p))
-            best = p
-    ax.plot(
-        [f[0] for f in front],
-        [f[1] for f in front],
-        color="black",
-        linewidth=0.8,
-        drawstyle="steps-post",
-        marker="s",
-        markerfacecolor="none",
-        markersize=9,
-        label="Pareto front",
-    )
-    if fp:
-        ax.axhline(fp[0], color="gray", linestyle="--", linewidth=0.8, label="FP model")
+    fig, axes = plt.subplots(1, 2 if energy else 1, figsize=(15 if energy else 8, 5))
+    ax = axes[0] if energy else axes
+    if energy:
+        energyplots.pareto_energy(axes[1], quant_rows, energy, color=_color)
+    energyplots.draw_pareto(ax, pts, lambda f: _COLORS.get(f, "#999999"), fp)
     ax.set_xlabel(f"area of a {level_label} unit on {target} ({cand[0]['area_unit']})")
     ax.set_ylabel("perplexity (lower is better)")
     ax.set_yscale("log")
@@ -330,14 +315,23 @@ def plot_pareto(
     return _save(fig, path)
 
 
-def write_plots(rows: list[dict], out: Path, quant_results: Path | None = None) -> list[Path]:
-    """All plots into ``out``; returns the files written."""
+def write_plots(
+    rows: list[dict],
+    out: Path,
+    quant_results: Path | None = None,
+    energy: list[dict] | None = None,
+) -> list[Path]:
+    """All plots into ``out`` (with ``energy`` rows, ``energy.png`` and the energy panel of
+    ``pareto.png``); returns the files written."""
     out = Path(out)
     written = [
         plot_efficiency(rows, out / "efficiency.png"),
         plot_breakdown(rows, out / "breakdown.png"),
         plot_scaling(rows, out / "scaling.png"),
     ]
+    if energy:
+        written.append(energyplots.plot_energy(energy, out / "energy.png", _color, _hatch))
     if quant_results is not None:
-        written.append(plot_pareto(rows, load_quant_results(quant_results), out / "pareto.png"))
+        quant = load_quant_results(quant_results)
+        written.append(plot_pareto(rows, quant, out / "pareto.png", energy=energy))
     return [p for p in written if p is not None]

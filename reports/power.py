@@ -58,7 +58,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import liberty, sta
@@ -86,6 +86,7 @@ class PowerReport:
     wire_cap_pf_per_fanout: float
     missing_nets: int  # driven nets absent from the toggles (counted as not toggling)
     unknown_toggles: int  # toggling keys that name no net (a constant's name toggles 0)
+    by_group: dict[str, float] = field(default_factory=dict)  # ``groups`` label -> mW
 
     @property
     def total_mw(self) -> float:
@@ -172,10 +173,12 @@ def energy(
     output_load_pf: float = 0.0,
     wire_cap_pf_per_fanout: float = 0.0,
     clock_toggles_per_cycle: float = 2.0,
+    groups: dict[str, str] | None = None,
 ) -> PowerReport:
     """Power of a flattened mapped netlist (Yosys JSON: dict or path) with ``toggles`` over
     ``cycles`` cycles at a ``clock_ns`` clock; ``library`` a :class:`PowerLibrary` or a
-    Liberty path. The model is in the module docstring."""
+    Liberty path. The model is in the module docstring. ``groups`` (cell name -> label, e.g.
+    a breakdown category) also sums each cell's total into :attr:`PowerReport.by_group`."""
     lib = _library(library)
     module, names = _module(netlist_json, top)
     lib_cells = sta.library_cells(module, lib.timing)
@@ -215,6 +218,8 @@ def energy(
     half_v2 = 0.5 * lib.voltage**2
     by_type: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     by_cat: dict[str, float] = defaultdict(float)
+    by_group: dict[str, float] = defaultdict(float)
+    group_of = groups  # (the loop below reuses the name for Liberty power groups)
     tot = {"internal": 0.0, "switching": 0.0, "leakage": 0.0, "clock": 0.0}
     for cname, c in module["cells"].items():
         lc, pc = lib_cells[cname], lib.cells[c["type"]]
@@ -244,6 +249,8 @@ def energy(
         cat = "sequential" if lc.sequential else "combinational"
         by_cat[cat] += (internal - clock + switching + leak) / clock_ns
         by_cat["clock pins"] += clock / clock_ns
+        if group_of is not None:
+            by_group[group_of.get(cname, "other")] += (internal + switching + leak) / clock_ns
         tot["internal"] += internal
         tot["switching"] += switching
         tot["leakage"] += leak
@@ -268,6 +275,7 @@ def energy(
         wire_cap_pf_per_fanout,
         missing,
         unknown,
+        dict(by_group),
     )
 
 

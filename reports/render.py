@@ -17,6 +17,7 @@ import tools
 from hw.registry import LEAN_OPTION_SIZE, LEAN_OPTIONS
 
 from .asic import CLOCK_GATE_CELLS, CLOCK_GATE_MIN_FLOPS
+from .energytables import energy_doc, energy_section
 from .flows import TARGETS
 from .fpga import FPGA_TARGETS
 from .goals import GOAL_SIZE, goals, render_breakdown_8x8, render_goals
@@ -196,7 +197,9 @@ def render_verification(v: dict) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(rows: list[dict], meta: dict, verified: dict | None = None) -> str:
+def render_markdown(
+    rows: list[dict], meta: dict, verified: dict | None = None, energy: list[dict] | None = None
+) -> str:
     parts = ["# dINT4 x INT8 MAC units: synthesis report", ""]
     liberty = (
         f"; Liberty `{meta['liberty']}` (sha256 {meta['liberty_sha256'][:12]}…)"
@@ -226,6 +229,8 @@ def render_markdown(rows: list[dict], meta: dict, verified: dict | None = None) 
     unit = brows[0]["area_unit"] if brows else "area"
     parts += [f"## Where the area goes ({BREAKDOWN_TARGET}, {unit})", ""]
     parts += [render_breakdown(brows), ""]
+    if energy is not None:
+        parts.append(energy_section(rows, energy))
     if verified is not None:
         parts += ["## Verified in simulation", "", render_verification(verified), ""]
     parts += ["## Synthesis time", "", render_times(rows), ""]
@@ -248,8 +253,12 @@ def json_safe(x):
     return x
 
 
-def write_report(records: list[dict], meta: dict, out: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.json`` into ``out`` (atomically, as a set)."""
+def write_report(
+    records: list[dict], meta: dict, out: str | Path, energy: list[dict] | None = None
+) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.json`` into ``out`` (atomically, as a set); with
+    ``energy`` rows (:mod:`reports.energyruns`) also their section and ``energy`` entry
+    (:mod:`reports.energytables`)."""
     out = Path(out)
     rows = build_rows(records)
     meta = dict(meta)
@@ -267,11 +276,13 @@ def write_report(records: list[dict], meta: dict, out: str | Path) -> tuple[Path
         "verification": verified,
         "rows": rows,
     }
+    if energy is not None:
+        doc["energy"] = energy_doc(rows, energy)
     md_path, js_path = out / "report.md", out / "report.json"
     tools.atomic_write_set(
         {
             js_path: json.dumps(json_safe(doc), indent=1) + "\n",
-            md_path: render_markdown(rows, meta, verified),
+            md_path: render_markdown(rows, meta, verified, energy),
         }
     )
     return md_path, js_path

@@ -14,7 +14,7 @@ import pytest
 import golden
 import hw
 import tools
-from reports import gatesim
+from reports import gatesim, operands, workload
 from reports.toolchain import find_liberty
 
 CYCLES = 200
@@ -32,10 +32,14 @@ def mapped(tmp_path_factory):
     return gatesim.map_component(hw.MAC("dint4", acc_width=16), "mac_dint4", wd, find_liberty())
 
 
+POINT = hw.DesignPoint("mac", "dint4", acc_width_fixed=16)
+
+
 @pytest.fixture(scope="module")
 def stimulus():
-    a, w = gatesim.operands("smollm2", CYCLES, "dint4", np.random.default_rng(7))
-    return gatesim.mac_stimulus(a, w, K, weight="dint4", acc_width=16)
+    a, w = operands.operands("smollm2", CYCLES, "dint4", np.random.default_rng(7))
+    wl = workload.mac(POINT, a, w, K)
+    return wl.stimulus, wl.expected
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +68,12 @@ def test_mapped_netlist_agrees_with_its_json(mapped):
     # every private net name of the JSON is declared in the Verilog
     private = {n.split("[")[0] for n in mapped.netbits if n.startswith("_")}
     assert all(f"wire {n};" in text for n in private)
+    # mapped module by module: each cell remembers its module instance
+    scopes = {mapped.scopes[c] for c, _ in mapped.cells}
+    assert {"decoder", "multiplier", "accumulator"} <= scopes
+    # the OpenSTA copy: no alias wires, no assignment to a concatenation
+    sta = mapped.sta_verilog.read_text()
+    assert sta != text and "assign {" not in sta and "DFFPOSX1" in sta
 
 
 @needs_iverilog
@@ -120,12 +130,14 @@ def test_missing_iverilog_says_how_to_install(mapped, stimulus, tmp_path, monkey
         gatesim.simulate(mapped, tmp_path / "c.v", stimulus[0], ["acc"], tmp_path, delays=False)
 
 
-def test_mac_stimulus_follows_golden():
+def test_mac_workload_follows_golden():
     a = np.array([3, -5, 7, 2, 1], dtype=np.int8)
     w = np.array([1, 2, 9, 3, 4], dtype=np.uint8)
-    stim, expected = gatesim.mac_stimulus(a, w, 2, weight="dint4")
+    wl = workload.mac(hw.DesignPoint("mac", "dint4"), a, w, 2)
+    stim, expected = wl.stimulus, wl.expected
     assert stim["clear"].tolist() == [1, 0, 1, 0, 1] and stim["en"].tolist() == [1] * 5
-    prod = a.astype(np.int64) * golden.get("dint4").decode_ints(w)
+    assert wl.macs == 5 and wl.cycles == 5
+    prod = np.diag(golden.accumulate(a.reshape(-1, 1), w.reshape(-1, 1), "dint4"))
     # cycle i shows the state after rows 0..i-1 (cycle 0: the reset state)
     assert expected["acc"].tolist() == [
         0,
@@ -136,17 +148,32 @@ def test_mac_stimulus_follows_golden():
     ]
 
 
-@pytest.mark.parametrize("source", gatesim.SOURCES)
+@pytest.mark.parametrize("source", operands.SOURCES)
 @pytest.mark.parametrize("fmt", ["dint4", "int8", "fp4_e2m1"])
 def test_operands(source, fmt):
-    a, w = gatesim.operands(source, 1000, fmt, np.random.default_rng(0))
+    a, w = operands.operands(source, 1000, fmt, np.random.default_rng(0))
     assert a.dtype == np.int8 and w.dtype == np.uint8 and len(a) == len(w) == 1000
     assert np.abs(a.astype(int)).max() <= 127 and int(w.max()) < 1 << golden.get(fmt).bits
     assert len(np.unique(a)) > 20 and len(np.unique(w)) > 4
-    again = gatesim.operands(source, 1000, fmt, np.random.default_rng(0))
+    again = operands.operands(source, 1000, fmt, np.random.default_rng(0))
     np.testing.assert_array_equal(again[1], w)
     with pytest.raises(ValueError, match="unknown operand source"):
-        gatesim.operands("nope", 10, fmt, np.random.default_rng(0))
+        operands.operands("nope", 10, fmt, np.random.default_rng(0))
+
+
+def test_smollm2_operands_share_activations_and_use_each_formats_export():
+    base = operands.smollm2_tiles("dint4")
+    for fmt in ("int8", "int4"):
+        tiles = operands.smollm2_tiles(fmt)
+        assert len(tiles) == len(base) == 7
+        for t, b in zip(tiles, base, strict=True):
+            np.testing.assert_array_equal(t.a, b.a)  # one activation stream for all
+            assert t.weight_format.name == fmt and t.w_codes.shape == b.w_codes.shape
+    # int8 has its own export (a different recipe), int4 re-quantizes the dINT4 weights
+    int8 = operands.smollm2_tiles("int8")[0]
+    assert len(np.unique(int8.w_codes)) > 100  # a real 8-bit grid, not 13 dINT4 levels
+    assert "own int8 export" in operands.describe("smollm2", "int8")
+    assert "re-quantized" in operands.describe("smollm2", "int4")
 
 
 def test_read_vcd(tmp_path):

@@ -62,9 +62,9 @@ def timed(request, liberty, tmp_path_factory):
     reported = critical_path(netlist, lib, top=mapped.top)
     engine = critical_path(netlist, stacheck.without_buffer_trees(lib), top=mapped.top)
     args = dict(input_slew_ns=INPUT_SLEW_NS, output_load_pf=flip_flop_load(lib))
-    sta = stacheck.opensta_min_period(mapped.verilog, mapped.top, lib_path, wd / "sta", **args)
+    sta = stacheck.opensta_min_period(mapped.sta_verilog, mapped.top, lib_path, wd / "sta", **args)
     sta_trees = stacheck.opensta_min_period(
-        mapped.verilog, mapped.top, lib_path, wd / "sta_trees", buffer_trees=lib, **args
+        mapped.sta_verilog, mapped.top, lib_path, wd / "sta_trees", buffer_trees=lib, **args
     )
     print(
         f"\n{name}: with buffer trees ours {reported.critical_path_ns:.4f} ns, OpenSTA "
@@ -117,7 +117,7 @@ def test_check_fails_on_slower_library(liberty, tmp_path):
     slow = tmp_path / "slow.lib"
     _scale_delays(Path(lib_path), slow, 1.2)
     sta = stacheck.opensta_min_period(
-        mapped.verilog, mapped.top, slow, tmp_path / "sta",
+        mapped.sta_verilog, mapped.top, slow, tmp_path / "sta",
         input_slew_ns=INPUT_SLEW_NS, output_load_pf=flip_flop_load(lib),
     )  # fmt: skip
     print(
