@@ -140,6 +140,9 @@ def build_workload(
     rng = np.random.default_rng(settings.seed)
     fmt = point.weight_format
     desc = operands.describe(source, fmt)
+    if point.level == "mul":
+        a, w = operands.operands(source, settings.cycles, fmt, rng)
+        return workload.mul(point, a, w), desc
     if point.level == "mac":
         a, w = operands.operands(source, settings.cycles, fmt, rng)
         return workload.mac(point, a, w, settings.k), desc

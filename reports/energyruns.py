@@ -72,7 +72,7 @@ LEAN_VARIANTS = (
     ("dint4", "shared", False),
 )
 #: Levels and sizes of the default energy runs (arrays: rows = cols).
-SIZES = {"mac": (1,), "dot": (8, 16), "systolic": (4, 8)}
+SIZES = {"mul": (1,), "mac": (1,), "dot": (8, 16), "systolic": (4, 8)}
 #: Array architectures with energy runs (``lean`` in its default configuration, clock-gated
 #: as in the area flow).
 ARRAY_ARCHS = ("classic", "lean")

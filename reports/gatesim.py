@@ -219,6 +219,9 @@ def _ns(t: float) -> str:
 
 def _testbench(mapped: Mapped, n: int, outputs: list[str], clock_ns: float) -> str:
     decl, loads, apply = [], [], []
+    for p in ("clk", "rst"):  # a combinational top has neither: the testbench keeps its clock
+        if p not in mapped.ports:
+            decl.append(f"  reg {p};")
     for p, (d, w) in mapped.ports.items():
         decl.append(f"  {'reg' if d == 'input' else 'wire'} [{w - 1}:0] {p};")
         if d == "input" and p not in ("clk", "rst"):
@@ -267,12 +270,15 @@ def simulate(
 ) -> Activity:
     """Simulate one stimulus row per cycle (module docstring); with ``expected``, also
     :func:`check_outputs` (``check``: its masks). Every input but ``clk``/``rst`` needs a
-    stimulus column; a wide port's column holds Python ints."""
+    stimulus column; a wide port's column holds Python ints. A combinational top (no
+    ``clk``/``rst``, e.g. the ``mul`` level) sees row ``i`` during cycle ``i`` the same way,
+    so ``outputs[i]`` is its function of row ``i``."""
     inputs = {p: w for p, (d, w) in mapped.ports.items() if d == "input"}
     missing = sorted(set(inputs) - {"clk", "rst"} - set(stimulus))
     unknown = sorted(set(stimulus) - set(inputs)) + sorted(set(outputs) - set(mapped.ports))
-    if missing or unknown or not {"clk", "rst"} <= set(inputs):
-        msg = f"missing {missing}, unknown {unknown}; the top needs clk and rst"
+    clocked = {"clk", "rst"} & set(inputs)
+    if missing or unknown or clocked not in (set(), {"clk", "rst"}):
+        msg = f"missing {missing}, unknown {unknown}; a clocked top needs clk and rst"
         raise GateSimError(f"{mapped.top}: stimulus must drive every other input: {msg}")
     lengths = {len(v) for v in stimulus.values()}
     if len(lengths) != 1 or 0 in lengths:

@@ -77,6 +77,20 @@ def _shifted(col, first) -> np.ndarray:
     return np.concatenate([np.asarray([first], dtype=col.dtype), col[:-1]])
 
 
+def mul(point: hw.DesignPoint, a, w) -> Workload:
+    """One product per cycle on the combinational ``mul`` level (decoder + multiplier):
+    ``product`` during cycle ``i`` is row ``i``'s, from :func:`golden.accumulate`."""
+    a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
+    prods = np.array(
+        [
+            golden.accumulate([[x]], [[c]], point.weight_format, point.act_format)[0, 0]
+            for x, c in zip(a.tolist(), w.tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+    return Workload({"a": a, "w": w}, {"product": prods}, len(a), "one product per cycle")
+
+
 def mac(point: hw.DesignPoint, a, w, k: int) -> Workload:
     """Dot products of ``k`` back to back on :class:`hw.MAC` (``en`` = 1, ``clear`` on each
     group's first product); ``expected["acc"]`` from :func:`golden.mac_trace`."""

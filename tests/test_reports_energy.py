@@ -89,3 +89,24 @@ def test_bad_arguments_are_one_line_before_any_work(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     status = energy.main(["--k", "24", "--out", str(tmp_path)])
     assert status == 2 and "multiple of 16" in capsys.readouterr().err
+
+
+def test_multiplier_energy(tmp_path):
+    """The combinational ``mul`` level (decoder + multiplier): one product per cycle, every
+    product equal to golden, all its energy in the decoder and multiplier categories."""
+    settings = energyruns.Settings(cycles=150, k=16)
+    jobs = [
+        energyruns.EnergyJob(hw.DesignPoint("mul", f, s), "smollm2", settings)
+        for f, s in (("int8", "mul"), ("dint4", "shiftadd"))
+    ]
+    rows = energyruns.run_energy(jobs, tmp_path, workers=1)
+    assert [r.get("error") for r in rows] == [None] * 4
+    by = {(r["variant"], r["activity"]): r for r in rows}
+    for r in rows:
+        assert r["unit"] == "mul" and r["macs"] == r["cycles"] == 150
+        assert set(r["by_category_pj"]) <= {"decoder", "multiplier"}
+    for act in ("zero-delay", "glitch"):
+        assert (
+            by["int8/mul", act]["energy_pj_per_mac"]
+            > by["dint4/shiftadd", act]["energy_pj_per_mac"]
+        )
