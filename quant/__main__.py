@@ -55,6 +55,7 @@ def _config(a: argparse.Namespace) -> QuantConfig:
         alpha=a.alpha,
         search_tokens=a.search_tokens,
         gptq_damp=a.gptq_damp,
+        token_groups=tuple(getattr(a, "per_token", ())),
     )
 
 
@@ -84,7 +85,7 @@ def _run(a: argparse.Namespace, command: str) -> None:
     base, _ = run_one(session, QuantConfig("fp", acts="fp"), 0, label="FP")
     row["gap_to_fp"] = row["ppl"] - base["ppl"]
     print(
-        f"{row['method']} {row['weight_format']} {acts_label(row['acts'])} "
+        f"{row['method']} {row['weight_format']} {acts_label(row['acts'], row['act_mode'])} "
         f"calib {a.calib_seqlen}: ppl {row['ppl']:.3f} (FP {base['ppl']:.3f}, gap "
         f"{row['gap_to_fp']:+.3f}) on {row['eval_tokens']} tokens, {row['mode']} mode"
     )

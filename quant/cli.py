@@ -163,6 +163,14 @@ def _quant_args(p: argparse.ArgumentParser) -> None:
         "per-token) or fp (default int8-static)",
     )
     p.add_argument(
+        "--per-token",
+        nargs="+",
+        default=[],
+        metavar="TYPE",
+        help="with int8-static: these layer types' inputs per token instead (qkv, o, "
+        "gate/up, down; e.g. --per-token down: static everywhere but the down_proj input)",
+    )
+    p.add_argument(
         "--calib-seqlen",
         type=seqlen,
         default=512,

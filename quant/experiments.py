@@ -86,6 +86,7 @@ def run_one(
         "method": label or config.method,
         "weight_format": config.weight_format if config.method != "fp" else "fp",
         "acts": config.acts,
+        "act_mode": config.act_mode,
         "calib_seqlen": calib_seqlen if needs_calibration(config) else None,
         "ppl": p.ppl,
         "mode": mode,
@@ -131,7 +132,7 @@ def table_rows(
     for label, cfg, L in table_configs(settings) if format_rows else ():
         if cfg.weight_format != weight_format:
             continue
-        key = (cfg.weight_format, cfg.acts, L)
+        key = (cfg.weight_format, cfg.act_mode, L)
         reuse = searched.get(key) if cfg.scaling == "aqas" else None
         row, report = run_one(session, cfg, L, label=label, progress=progress, scales=reuse)
         if cfg.scaling == "aqas" and reuse is None:
@@ -143,7 +144,9 @@ def table_rows(
     if check_rows:
         method, L = settings.integer_check[0], settings.data.eval_seqlen
         cfg = QuantConfig(method, weight_format, "int8-static")
-        qmodel, _ = session.quantized(cfg, L, progress, searched.get((weight_format, cfg.acts, L)))
+        qmodel, _ = session.quantized(
+            cfg, L, progress, searched.get((weight_format, cfg.act_mode, L))
+        )
         w = session.eval_windows(settings.integer_check_windows)
         fp_ref = perplexity(session.model, w, "fake", progress, "check FP")
         for mode in ("fake", "integer"):
@@ -240,7 +243,10 @@ def run_table(
         for row in rows:
             if "gap_to_fp" not in row:  # new: the check rows' gap is to FP on their windows
                 row["gap_to_fp"] = row["ppl"] - row.get("fp_ppl_same_windows", fp)
-                row["acts_label"] = acts_label(row["acts"]) if row["method"] != "FP" else "FP"
+                row["gap"] = row["gap_to_fp"]
+                row.setdefault("act_mode", "static" if row["acts"] == "int8-static" else "fp")
+                label = acts_label(row["acts"], row["act_mode"])
+                row["acts_label"] = label if row["method"] != "FP" else "FP"
                 if on_row:
                     on_row(row)
         write(final=False)

@@ -96,10 +96,10 @@ def check_export(
             f"use --sample {tokens}x{sample[1]} or more --tokens"
         )
     check_recipe(config, checkpoint)
-    if config.method == "fp" or config.acts != "int8-static" or config.group_size:
+    if config.method == "fp" or config.act_mode != "static" or config.group_size:
         raise QuantError(
             "a layer tile needs quantized weights per output channel and int8-static "
-            f"activations; got method {config.method!r}, acts {config.acts!r}, "
+            f"activations; got method {config.method!r}, activations {config.act_mode!r}, "
             f"group size {config.group_size}"
         )
     if tile_path is not None and len(layers or ()) != 1:

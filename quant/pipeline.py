@@ -36,9 +36,9 @@ from .calibrate import batches
 from .errors import QuantError
 from .gptq import gptq_quantize
 from .models import ModelInfo, decoder_layers, layer_linears
-from .qlinear import ActMode, LinearSpec, QuantLinear, act_scale_from_absmax, quantize_weight
+from .qlinear import QuantLinear, act_scale_from_absmax, quantize_weight
+from .recipe import FOLD_ORDER, METHODS, QuantConfig  # noqa: F401 (re-exported)
 from .scaling import (
-    DEFAULT_ALPHAS,
     aqas_search,
     fold_scales,
     group_weight_range,
@@ -47,66 +47,6 @@ from .scaling import (
 )
 
 log = logging.getLogger(__name__)
-
-METHODS = ("fp", "rtn", "smoothquant", "aqas", "gptq", "aqas+gptq")
-FOLD_ORDER = ("o", "qkv", "down", "gate/up")
-
-
-@dataclass(frozen=True)
-class QuantConfig:
-    """One quantization recipe.
-
-    ``method`` in :data:`METHODS`; ``weight_format`` a golden format name;
-    ``acts`` in ``int8-static | int8-token | fp``; ``group_size`` for per-group
-    weights (software only, RTN/SmoothQuant/AQAS); ``alpha`` SmoothQuant's
-    migration strength; ``alphas`` the AQAS grid; ``search_tokens`` tokens sampled
-    for the AQAS search; ``gptq_damp``/``gptq_block`` GPTQ's damping and block.
-    """
-
-    method: str = "rtn"
-    weight_format: str = "dint4"
-    acts: ActMode = "int8-static"
-    group_size: int | None = None
-    alpha: float = 0.5
-    alphas: tuple[float, ...] = DEFAULT_ALPHAS
-    search_tokens: int = 256
-    gptq_damp: float = 0.01
-    gptq_block: int = 128
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise QuantError(f"unknown method {self.method!r}; use one of {METHODS}")
-        LinearSpec(self.weight_format, self.acts, self.group_size)  # validates both
-        if self.group_size and "gptq" in self.method:
-            raise QuantError("GPTQ here is per output channel; drop --group-size")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise QuantError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.method == "fp" and self.acts != "fp":
-            raise QuantError("method 'fp' keeps float weights; use acts 'fp' with it")
-        if self.group_size is not None and self.group_size < 1:
-            raise QuantError(f"group size must be >= 1, got {self.group_size}")
-        if self.search_tokens < 1:
-            raise QuantError(f"search_tokens must be >= 1, got {self.search_tokens}")
-        if not 0.0 <= self.gptq_damp < 1.0:
-            raise QuantError(f"GPTQ damping must be in [0, 1), got {self.gptq_damp}")
-        if self.gptq_block < 1:
-            raise QuantError(f"GPTQ block must be >= 1, got {self.gptq_block}")
-
-    @property
-    def scaling(self) -> str | None:
-        if self.method == "smoothquant":
-            return "smoothquant"
-        if self.method.startswith("aqas"):
-            return "aqas"
-        return None
-
-    @property
-    def uses_gptq(self) -> bool:
-        return self.method.endswith("gptq")
-
-    @property
-    def spec(self) -> LinearSpec:
-        return LinearSpec(self.weight_format, self.acts, self.group_size)
 
 
 @dataclass
@@ -315,7 +255,7 @@ def quantize_model(
                         x[pick],
                         x_range,
                         config.weight_format,
-                        config.acts,
+                        config.acts_of(g.name),
                         config.alphas,
                         config.group_size,
                     )
@@ -337,7 +277,7 @@ def quantize_model(
                 x = x_all[g.name]
                 xs_ = x if s is None else (x.double() / s).float()
             a_scale = None
-            if config.acts == "int8-static":
+            if config.acts_of(g.name) == "int8-static":
                 a_scale = act_scale_from_absmax(float(xs_.abs().max()))
             h = None
             if config.uses_gptq:
@@ -354,7 +294,12 @@ def quantize_model(
                         w, config.weight_format, group_size=config.group_size
                     )
                 q = QuantLinear(
-                    codes, w_scale, lin.bias, config.spec, a_scale, name=f"layers.{i}.{name}"
+                    codes,
+                    w_scale,
+                    lin.bias,
+                    config.spec_of(g.name),
+                    a_scale,
+                    name=f"layers.{i}.{name}",
                 )
                 if output_ranges and not sequential:
                     with torch.no_grad():

@@ -30,6 +30,7 @@ class TableSettings:
     short_seqlen: int = 64
     integer_check_windows: int = 2
     integer_check: tuple[str, str] = ("aqas", "dint4")  # with SLAC calibration
+    act_mix: bool = True  # the "static+down-token" row per format
 
     def __post_init__(self) -> None:
         if not self.formats:
@@ -62,10 +63,17 @@ def table_configs(settings: TableSettings) -> list[tuple[str, QuantConfig, int]]
             ("AQAS+SLAC", QuantConfig("aqas", fmt, "int8-static"), L),
             ("AQAS+SLAC+GPTQ", QuantConfig("aqas+gptq", fmt, "int8-static"), L),
         ]
+        if settings.act_mix:  # static everywhere, per token at the down_proj input only
+            mix = QuantConfig("aqas+gptq", fmt, "int8-static", token_groups=("down",))
+            rows.append(("AQAS+SLAC+GPTQ", mix, L))
     return rows
 
 
-def acts_label(acts: str) -> str:
+def acts_label(acts: str, act_mode: str | None = None) -> str:
+    """``W4A16``, ``W4A8`` (static), ``W4A8 (per-token)``, ``W4A8 (static, down per-token)``."""
+    if act_mode and "+" in act_mode:
+        kinds = act_mode.split("+", 1)[1].removesuffix("-token")
+        return f"W4A8 (static, {kinds} per-token)"
     return {"fp": "W4A16", "int8-static": "W4A8", "int8-token": "W4A8 (per-token)"}[acts]
 
 
@@ -79,7 +87,9 @@ def results_markdown(rows: list[dict], settings: TableSettings, command: str) ->
         f"{d.eval_seqlen} tokens ({fp['eval_tokens']} predicted tokens), each scored alone. "
         f"Calibration: *{d.calib_text}*, {d.calib_tokens} tokens; RTN/SmoothQuant/AQAS with "
         f"{settings.short_seqlen}-token sequences, +SLAC and GPTQ rows with {d.eval_seqlen}-token "
-        "sequences. Weights per output channel; W4A8 = int8 per-tensor static activations. "
+        "sequences. Weights per output channel; W4A8 = int8 per-tensor static activations; "
+        "W4A8 (static, down per-token) = static everywhere but the down_proj input, whose "
+        "scale is each token's own max|x| / 127 (its AQAS search and GPTQ Hessian see that). "
         "AQAS+SLAC+GPTQ reuses the AQAS+SLAC scales of its format. The mode-check rows run "
         "the AQAS+SLAC dint4 model on the first windows in fake and in integer mode "
         "(golden.accumulate); their gap is to FP on those same windows.",

@@ -20,14 +20,14 @@ from quant.testing import random_ids, tiny_llama, tiny_opt
 U = 2.0**-24  # float32 unit roundoff
 
 
-def _quantized(make, method, fmt, acts, sequential=False):
+def _quantized(make, method, fmt, acts, sequential=False, token_groups=()):
     model = make()
     info = model_info(model)
     quantize_model(
         model,
         info,
         random_ids(4, 32, seed=1),
-        QuantConfig(method, fmt, acts, search_tokens=64),
+        QuantConfig(method, fmt, acts, search_tokens=64, token_groups=token_groups),
         sequential=sequential,
         output_ranges=True,
         progress=False,
@@ -94,8 +94,14 @@ def test_layer_outputs_agree_within_float32_bound(make, method, fmt, acts, exact
         np.testing.assert_array_equal(y_int.astype(np.float32), got)
 
 
-def test_perplexities_agree_between_modes():
-    model, _ = _quantized(tiny_llama, "aqas+gptq", "dint4", "int8-static")
+@pytest.mark.parametrize("token_groups", [(), ("down",)], ids=["static", "static+down-token"])
+def test_perplexities_agree_between_modes(token_groups):
+    model, _ = _quantized(
+        tiny_llama, "aqas+gptq", "dint4", "int8-static", token_groups=token_groups
+    )
+    modes = {n.rsplit(".", 1)[-1]: q.spec.acts for n, q in quantized_linears(model).items()}
+    want_down = "int8-token" if token_groups else "int8-static"
+    assert modes["down_proj"] == want_down and modes["q_proj"] == modes["up_proj"] == "int8-static"
     windows = random_ids(3, 32, seed=3)
     fake = perplexity(model, windows, "fake", progress=False)
     integer = perplexity(model, windows, "integer", progress=False)
@@ -198,3 +204,26 @@ def test_integer_mode_refuses_group_weights():
     with pytest.raises(QuantError, match="per-group"):
         set_mode(model, "integer")
     assert perplexity(copy.deepcopy(model), random_ids(1, 16), progress=False).ppl > 0
+
+
+def test_token_groups_are_checked():
+    with pytest.raises(QuantError, match="unknown layer type 'mlp'"):
+        QuantConfig("aqas", "dint4", "int8-static", token_groups=("mlp",))
+    with pytest.raises(QuantError, match="use acts int8-static"):
+        QuantConfig("aqas", "dint4", "int8-token", token_groups=("down",))
+    mix = QuantConfig("aqas+gptq", "dint4", "int8-static", token_groups=("down",))
+    assert mix.act_mode == "static+down-token"
+    assert QuantConfig("rtn", "dint4", "int8-token").act_mode == "per-token"
+
+
+def test_per_token_down_proj_is_closer_to_fp_than_all_static():
+    """Per-token scales at the down_proj input fit its rows better than one static scale:
+    the model's logits are closer to FP (the tiny model has spiced outlier channels)."""
+    windows = random_ids(2, 24, seed=4)
+    with torch.no_grad():
+        ref = tiny_llama()(input_ids=windows).logits
+    errs = {}
+    for groups in ((), ("down",)):
+        model, _ = _quantized(tiny_llama, "rtn", "int8", "int8-static", token_groups=groups)
+        errs[groups] = _relative_logit_error(model, ref, windows)
+    assert errs[("down",)] < errs[()]

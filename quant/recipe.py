@@ -1,0 +1,101 @@
+"""A quantization recipe (:class:`QuantConfig`): method, formats, activation modes per layer
+type, and the knobs of AQAS, SmoothQuant and GPTQ. :mod:`quant.pipeline` applies it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import QuantError
+from .qlinear import ActMode, LinearSpec
+from .scaling import DEFAULT_ALPHAS
+
+METHODS = ("fp", "rtn", "smoothquant", "aqas", "gptq", "aqas+gptq")
+FOLD_ORDER = ("o", "qkv", "down", "gate/up")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """One quantization recipe.
+
+    ``method`` in :data:`METHODS`; ``weight_format`` a golden format name;
+    ``acts`` in ``int8-static | int8-token | fp``; ``token_groups`` the layer types
+    (:data:`FOLD_ORDER` names: ``down`` = the ``down_proj`` input) whose activations are per
+    token while the others are static; ``group_size`` for per-group
+    weights (software only, RTN/SmoothQuant/AQAS); ``alpha`` SmoothQuant's
+    migration strength; ``alphas`` the AQAS grid; ``search_tokens`` tokens sampled
+    for the AQAS search; ``gptq_damp``/``gptq_block`` GPTQ's damping and block.
+    """
+
+    method: str = "rtn"
+    weight_format: str = "dint4"
+    acts: ActMode = "int8-static"
+    group_size: int | None = None
+    alpha: float = 0.5
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    search_tokens: int = 256
+    gptq_damp: float = 0.01
+    gptq_block: int = 128
+    token_groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token_groups", tuple(self.token_groups))
+        bad = sorted(set(self.token_groups) - set(FOLD_ORDER))
+        if bad:
+            raise QuantError(
+                f"unknown layer type {bad[0]!r} for per-token activations; use one of "
+                f"{', '.join(FOLD_ORDER)}"
+            )
+        if self.token_groups and self.acts != "int8-static":
+            raise QuantError(
+                "per-token layer types mix with static activations: use acts int8-static "
+                f"with them, not {self.acts}"
+            )
+        if self.method not in METHODS:
+            raise QuantError(f"unknown method {self.method!r}; use one of {METHODS}")
+        LinearSpec(self.weight_format, self.acts, self.group_size)  # validates both
+        if self.group_size and "gptq" in self.method:
+            raise QuantError("GPTQ here is per output channel; drop --group-size")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise QuantError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.method == "fp" and self.acts != "fp":
+            raise QuantError("method 'fp' keeps float weights; use acts 'fp' with it")
+        if self.group_size is not None and self.group_size < 1:
+            raise QuantError(f"group size must be >= 1, got {self.group_size}")
+        if self.search_tokens < 1:
+            raise QuantError(f"search_tokens must be >= 1, got {self.search_tokens}")
+        if not 0.0 <= self.gptq_damp < 1.0:
+            raise QuantError(f"GPTQ damping must be in [0, 1), got {self.gptq_damp}")
+        if self.gptq_block < 1:
+            raise QuantError(f"GPTQ block must be >= 1, got {self.gptq_block}")
+
+    @property
+    def scaling(self) -> str | None:
+        if self.method == "smoothquant":
+            return "smoothquant"
+        if self.method.startswith("aqas"):
+            return "aqas"
+        return None
+
+    @property
+    def uses_gptq(self) -> bool:
+        return self.method.endswith("gptq")
+
+    @property
+    def spec(self) -> LinearSpec:
+        return LinearSpec(self.weight_format, self.acts, self.group_size)
+
+    def acts_of(self, group: str) -> ActMode:
+        """The activation mode of a scale group's inputs (``token_groups`` are per token)."""
+        return "int8-token" if group in self.token_groups else self.acts
+
+    def spec_of(self, group: str) -> LinearSpec:
+        return LinearSpec(self.weight_format, self.acts_of(group), self.group_size)
+
+    @property
+    def act_mode(self) -> str:
+        """``static`` | ``per-token`` | ``fp`` | ``static+<types>-token`` (e.g.
+        ``static+down-token``: per token at the ``down_proj`` input only)."""
+        base = {"int8-static": "static", "int8-token": "per-token", "fp": "fp"}[self.acts]
+        if self.token_groups:
+            return base + "+" + ",".join(self.token_groups) + "-token"
+        return base
