@@ -4,6 +4,7 @@ Modules: ``checkpoint`` (find a model, read its architecture from the GGUF / con
 header without loading tensors), ``models`` (loading), ``text`` (Austen / text files),
 ``qlinear`` (torch quantizers from the golden formats and scale rule, ``QuantLinear``),
 ``calibrate`` (statistics, SLAC), ``scaling`` (SmoothQuant, AQAS, folding), ``gptq``,
+``outliers`` (static ranges without outlier tokens, bypassed rows),
 ``pipeline`` (``quantize_model``), ``evaluate`` (perplexity, fake or integer mode), ``export``
 (layer tiles in ``golden.layerfile``'s format), ``outputs`` (JSON / PNG rendering),
 ``experiments``, ``cli`` (argument parser) and ``__main__`` (CLI). Bad input raises

@@ -56,6 +56,7 @@ def _config(a: argparse.Namespace) -> QuantConfig:
         search_tokens=a.search_tokens,
         gptq_damp=a.gptq_damp,
         token_groups=tuple(getattr(a, "per_token", ())),
+        outlier_factor=getattr(a, "outlier_factor", None),
     )
 
 

@@ -57,6 +57,17 @@ def _float_in(lo: float, hi: float, hi_open: bool):
     return check
 
 
+def factor_above_one(text: str) -> float:
+    """A finite number > 1 (the outlier factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 1.0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 1 (e.g. 8), got {text!r}")
+    return value
+
+
 def seqlen_list(text: str) -> tuple[int, ...]:
     """Comma-separated sequence lengths, each >= 2."""
     try:
@@ -169,6 +180,18 @@ def _quant_args(p: argparse.ArgumentParser) -> None:
         metavar="TYPE",
         help="with int8-static: these layer types' inputs per token instead (qkv, o, "
         "gate/up, down; e.g. --per-token down: static everywhere but the down_proj input)",
+    )
+    p.add_argument(
+        "--outlier-factor",
+        type=factor_above_one,
+        default=None,
+        metavar="F",
+        help="with int8-static: a calibration token whose max |x| exceeds F x the median "
+        "token's is left out of each static range, and at run time a row that would clip "
+        "skips int8 (W4A16: float activations, the same 4-bit weights). Hardware cost: a "
+        "comparator per token on its max |x| (reduced as the row is written), a side path "
+        "for the few bypassed rows (e.g. a 16-bit pass of the array as two byte passes, or "
+        "the host) and a counter; the array is unchanged. Not exportable as a layer tile",
     )
     p.add_argument(
         "--calib-seqlen",

@@ -73,11 +73,13 @@ def _run_windows(model: nn.Module, windows: torch.Tensor, stop_after: nn.Module 
 
 
 def _check_static(qlinear: QuantLinear) -> None:
-    if qlinear.spec.acts != "int8-static":
+    if qlinear.spec.acts != "int8-static" or qlinear.a_scale is None:
         raise QuantError(
             f"{qlinear.name}: export needs int8-static activations (a scalar a_scale), "
             f"got {qlinear.spec.acts}"
         )
+    # A layer tile has one static scale for every row and no side path.
+    qlinear.require_no_bypass("a layer tile")
 
 
 def _concat(parts: list[np.ndarray], name: str) -> np.ndarray:
@@ -247,8 +249,7 @@ def layer_tile(
     ``calib_seqlen``, ``source``; see ``golden.layerfile.META_FIELDS``); the layer's own
     fields are filled in here. The tile is validated before it is returned.
     """
-    if qlinear.spec.acts != "int8-static" or qlinear.a_scale is None:
-        raise QuantError(f"{qlinear.name}: export needs int8-static activations")
+    _check_static(qlinear)
     out_scale = out_scale_of(qlinear)
     fmt = qlinear.fmt
     a = np.asarray(a)

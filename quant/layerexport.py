@@ -96,6 +96,11 @@ def check_export(
             f"use --sample {tokens}x{sample[1]} or more --tokens"
         )
     check_recipe(config, checkpoint)
+    if config.outlier_factor is not None:
+        raise QuantError(
+            "a layer tile has one static activation scale and no path for rows beyond it; "
+            "drop --outlier-factor to export"
+        )
     if config.method == "fp" or config.act_mode != "static" or config.group_size:
         raise QuantError(
             "a layer tile needs quantized weights per output channel and int8-static "

@@ -15,7 +15,9 @@ For each decoder layer:
    quantized; per-row scaling does not change per-row RTN either way);
 2. weights of the scaled linears are rounded per output channel (RTN, or GPTQ
    with the Hessian of the scaled inputs ``X / s``); the static activation scale
-   is ``max_{t,k} |X[t,k] / s_k| / 127`` over all calibration tokens;
+   is ``max_{t,k} |X[t,k] / s_k| / 127`` over all calibration tokens (with an outlier
+   factor, over the non-outlier tokens only, and rows beyond it bypass int8:
+   :mod:`quant.outliers`);
 3. the linears are replaced by :class:`quant.qlinear.QuantLinear`; with
    ``output_ranges`` each one's output range on the calibration inputs is stored
    (``out_absmax``, the export's s_out).
@@ -36,7 +38,8 @@ from .calibrate import batches
 from .errors import QuantError
 from .gptq import gptq_quantize
 from .models import ModelInfo, decoder_layers, layer_linears
-from .qlinear import QuantLinear, act_scale_from_absmax, quantize_weight
+from .outliers import reset_bypass_counts, static_act_range
+from .qlinear import QuantLinear, quantize_weight
 from .recipe import FOLD_ORDER, METHODS, QuantConfig  # noqa: F401 (re-exported)
 from .scaling import (
     aqas_search,
@@ -276,9 +279,9 @@ def quantize_model(
             if x_all is not None:
                 x = x_all[g.name]
                 xs_ = x if s is None else (x.double() / s).float()
-            a_scale = None
+            a_scale = bypass_above = None
             if config.acts_of(g.name) == "int8-static":
-                a_scale = act_scale_from_absmax(float(xs_.abs().max()))
+                a_scale, bypass_above = static_act_range(xs_, config.outlier_factor)
             h = None
             if config.uses_gptq:
                 h = ((2.0 / xs_.shape[0]) * (xs_.T @ xs_)).double()
@@ -300,6 +303,7 @@ def quantize_model(
                     config.spec_of(g.name),
                     a_scale,
                     name=f"layers.{i}.{name}",
+                    bypass_above=bypass_above,
                 )
                 if output_ranges and not sequential:
                     with torch.no_grad():
@@ -311,6 +315,7 @@ def quantize_model(
             setattr(layer.get_submodule(parent) if parent else layer, child, q)
         if sequential and inputs is not None:
             inputs = _sequential_step(layer, new, inputs)
+    reset_bypass_counts(model)  # count evaluation rows, not the calibration passes
     log.info("quantized %d of %d layers with %s", n, len(layers), config)
     return report
 

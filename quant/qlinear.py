@@ -26,6 +26,11 @@ Two execution modes, selected with :func:`set_mode`:
 - ``"integer"``: ``acc = golden.accumulate(a, w)`` (exact int64), then
   ``y = acc · 2^-f · s_a · s_w`` in float64, rounded once to float32.
 
+Outlier bypass (``bypass_above``, int8-static only; see :mod:`quant.outliers`): a row whose
+``max_k |x[t, k]|`` exceeds ``bypass_above`` (``127 · s_a``: it would clip) skips int8,
+``y_t = x_t @ Ŵᵀ`` in float32 with the dequantized 4-bit weights (W4A16 for that row), the
+same torch call in both modes; the other rows take the mode's path above.
+
 Agreement (tested): both use identical codes (the torch encoder equals
 ``golden.quantize_activations``), so in the exact case the outputs are
 bit-identical, and a whole model gives the same perplexity in both modes.
@@ -259,6 +264,8 @@ class QuantLinear(nn.Module):
     ([N] or [N, G, 1] per group), ``bias`` (float32 or None). ``a_scale`` is the static
     activation scale (int8-static), ``out_absmax`` the calibrated output range
     (for export: ``s_out = out_absmax / 127``). See module doc for the two modes.
+    ``bypass_above`` (int8-static only): rows with a larger ``max |x|`` bypass int8;
+    ``bypassed_rows`` / ``seen_rows`` count them and all rows (``quant.outliers``).
     """
 
     def __init__(
@@ -270,6 +277,7 @@ class QuantLinear(nn.Module):
         a_scale: float | None = None,
         out_absmax: float | None = None,
         name: str = "",
+        bypass_above: float | None = None,
     ):
         super().__init__()
         self.spec = spec
@@ -295,8 +303,15 @@ class QuantLinear(nn.Module):
             self.register_buffer("w_int", w_int)
         if spec.acts == "int8-static" and a_scale is None:
             raise QuantError(f"{name}: int8-static activations need a calibrated a_scale")
+        if bypass_above is not None and (spec.acts != "int8-static" or not bypass_above > 0):
+            raise QuantError(
+                f"{name}: an outlier bypass needs int8-static activations and a positive "
+                f"threshold, got {spec.acts} and {bypass_above}"
+            )
         self.a_scale = a_scale
         self.out_absmax = out_absmax
+        self.bypass_above = None if bypass_above is None else float(bypass_above)
+        self.bypassed_rows = self.seen_rows = 0
         self.mode = "fake"
         # Set in integer mode when record_acc: the int8 inputs golden.accumulate got, and its
         # accumulators (of the last forward call).
@@ -321,29 +336,65 @@ class QuantLinear(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_features}, {self.out_features}, weights={self.fmt.name}, "
-            f"acts={self.spec.acts}, group={self.spec.group_size}, mode={self.mode}"
+            f"acts={self.spec.acts}, group={self.spec.group_size}, mode={self.mode}, "
+            f"bypass_above={self.bypass_above}"
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        if self.mode == "integer" and self.spec.acts != "fp":
-            y = self._forward_integer(x2)
-        elif self.spec.acts == "fp":
-            y = x2.float() @ self.w_hat.T
-        elif self.exact_float32:
-            a, s = quantize_act(x2, self.spec.acts, self.a_scale)
-            acc = (a.float() @ self.w_int.T).double()  # exact integers
-            y = (acc * 2.0**-self.fmt.frac_bits * s * self.w_scale.reshape(-1)).float()
+        bypass = self.bypass_rows(x2)
+        if bypass is None or not bypass.any():
+            y = self._product(x2)
         else:
-            a, s = quantize_act(x2, self.spec.acts, self.a_scale)
-            y = (a.to(torch.float64) * s).float() @ self.w_hat.T
+            # One float product for the bypassed rows in both modes keeps them bit-identical.
+            y = torch.empty(x2.shape[0], self.out_features, dtype=torch.float32)
+            y[bypass] = x2[bypass].float() @ self.w_hat.T
+            if not bypass.all():
+                y[~bypass] = self._product(x2[~bypass])
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
+    def bypass_rows(self, x2: torch.Tensor) -> torch.Tensor | None:
+        """Which rows of x2 [T, K] bypass int8 (``max_k |x| > bypass_above``, compared in
+        float64), counted in ``bypassed_rows`` / ``seen_rows``; None without a bypass."""
+        if self.bypass_above is None:
+            return None
+        rows = x2.detach().abs().amax(dim=1).double() > self.bypass_above
+        self.bypassed_rows += int(rows.sum())
+        self.seen_rows += int(rows.numel())
+        return rows
+
+    def _product(self, x2: torch.Tensor) -> torch.Tensor:
+        """``Q_a(x2) · Q_w(W)ᵀ`` (float32 [T, N], no bias) in the current mode."""
+        if self.mode == "integer" and self.spec.acts != "fp":
+            return self._forward_integer(x2)
+        if self.spec.acts == "fp":
+            return x2.float() @ self.w_hat.T
+        a, s = quantize_act(x2, self.spec.acts, self.a_scale)
+        if self.exact_float32:
+            acc = (a.float() @ self.w_int.T).double()  # exact integers
+            return (acc * 2.0**-self.fmt.frac_bits * s * self.w_scale.reshape(-1)).float()
+        return (a.to(torch.float64) * s).float() @ self.w_hat.T
+
+    def require_no_bypass(self, what: str) -> None:
+        """Raise :class:`QuantError` if rows of this layer can bypass int8 (``what`` needs
+        every row on the int8 path with the one static scale)."""
+        if self.bypass_above is not None:
+            raise QuantError(
+                f"{self.name}: {what} needs every row through int8 with one static scale, but "
+                f"rows with max |x| > {self.bypass_above:.6g} bypass it (outlier factor); "
+                "quantize without --outlier-factor (QuantConfig.outlier_factor=None) for this"
+            )
+
     def integer_inputs(self, x2: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Golden int8 activation values and scale(s) of x2 [T, K] (numpy, float64 math)."""
+        """Golden int8 activation values and scale(s) of x2 [T, K] (numpy, float64 math);
+        refused for a layer with an outlier bypass (its inputs are not all int8)."""
+        self.require_no_bypass("integer_inputs (the int8 inputs of every row)")
+        return self._int8_inputs(x2)
+
+    def _int8_inputs(self, x2: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         x64 = x2.detach().to(torch.float64).numpy()
         if self.spec.acts == "int8-static":
             return golden.quantize_activations(x64, self.a_scale), np.float64(self.a_scale)
@@ -351,7 +402,7 @@ class QuantLinear(nn.Module):
         return INT8.decode_ints(golden.quantize(x64, INT8, scale, "token")), scale
 
     def _forward_integer(self, x2: torch.Tensor) -> torch.Tensor:
-        a, s_a = self.integer_inputs(x2)
+        a, s_a = self._int8_inputs(x2)
         acc = golden.accumulate(a, self.w_codes_np, self.fmt)
         if self.record_acc:
             self.last_a, self.last_acc = a, acc

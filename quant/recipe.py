@@ -3,6 +3,7 @@ type, and the knobs of AQAS, SmoothQuant and GPTQ. :mod:`quant.pipeline` applies
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .errors import QuantError
@@ -23,7 +24,10 @@ class QuantConfig:
     token while the others are static; ``group_size`` for per-group
     weights (software only, RTN/SmoothQuant/AQAS); ``alpha`` SmoothQuant's
     migration strength; ``alphas`` the AQAS grid; ``search_tokens`` tokens sampled
-    for the AQAS search; ``gptq_damp``/``gptq_block`` GPTQ's damping and block.
+    for the AQAS search; ``gptq_damp``/``gptq_block`` GPTQ's damping and block;
+    ``outlier_factor`` (int8-static only, > 1) keeps tokens whose max |x| exceeds that many
+    times the median token's out of each static range, and lets the rows beyond the range
+    bypass int8 (:func:`quant.outliers.static_act_range`).
     """
 
     method: str = "rtn"
@@ -36,6 +40,7 @@ class QuantConfig:
     gptq_damp: float = 0.01
     gptq_block: int = 128
     token_groups: tuple[str, ...] = ()
+    outlier_factor: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token_groups", tuple(self.token_groups))
@@ -50,6 +55,8 @@ class QuantConfig:
                 "per-token layer types mix with static activations: use acts int8-static "
                 f"with them, not {self.acts}"
             )
+        if self.outlier_factor is not None:
+            self._check_outlier_factor()
         if self.method not in METHODS:
             raise QuantError(f"unknown method {self.method!r}; use one of {METHODS}")
         LinearSpec(self.weight_format, self.acts, self.group_size)  # validates both
@@ -67,6 +74,24 @@ class QuantConfig:
             raise QuantError(f"GPTQ damping must be in [0, 1), got {self.gptq_damp}")
         if self.gptq_block < 1:
             raise QuantError(f"GPTQ block must be >= 1, got {self.gptq_block}")
+
+    def _check_outlier_factor(self) -> None:
+        f = self.outlier_factor
+        if self.acts != "int8-static":
+            raise QuantError(
+                "an outlier factor keeps tokens out of static activation ranges: use acts "
+                f"int8-static with it, not {self.acts} (or drop the outlier factor)"
+            )
+        if not (math.isfinite(f) and f > 1.0):
+            raise QuantError(
+                "outlier factor must be a finite number > 1 (a token is an outlier when its "
+                f"max |x| exceeds factor x the median token's), got {f}"
+            )
+        if set(self.token_groups) == set(FOLD_ORDER):
+            raise QuantError(
+                "every layer type is per token, so there is no static range to keep outliers "
+                "out of; drop the outlier factor or a per-token layer type"
+            )
 
     @property
     def scaling(self) -> str | None:
@@ -94,8 +119,12 @@ class QuantConfig:
     @property
     def act_mode(self) -> str:
         """``static`` | ``per-token`` | ``fp`` | ``static+<types>-token`` (e.g.
-        ``static+down-token``: per token at the ``down_proj`` input only)."""
-        base = {"int8-static": "static", "int8-token": "per-token", "fp": "fp"}[self.acts]
+        ``static+down-token``: per token at the ``down_proj`` input only), then
+        ``+outlier-bypass`` with an outlier factor (e.g. ``static+down-token+outlier-bypass``:
+        the static layer types bypass outlier rows; a per-token type has no static range)."""
+        mode = {"int8-static": "static", "int8-token": "per-token", "fp": "fp"}[self.acts]
         if self.token_groups:
-            return base + "+" + ",".join(self.token_groups) + "-token"
-        return base
+            mode += "+" + ",".join(self.token_groups) + "-token"
+        if self.outlier_factor is not None:
+            mode += "+outlier-bypass"
+        return mode

@@ -70,10 +70,14 @@ def table_configs(settings: TableSettings) -> list[tuple[str, QuantConfig, int]]
 
 
 def acts_label(acts: str, act_mode: str | None = None) -> str:
-    """``W4A16``, ``W4A8`` (static), ``W4A8 (per-token)``, ``W4A8 (static, down per-token)``."""
+    """``W4A16``, ``W4A8`` (static), ``W4A8 (per-token)``, ``W4A8 (static, down per-token)``,
+    ``W4A8 (static, outlier bypass)``, ``W4A8 (static, down per-token, outlier bypass)``."""
     if act_mode and "+" in act_mode:
-        kinds = act_mode.split("+", 1)[1].removesuffix("-token")
-        return f"W4A8 (static, {kinds} per-token)"
+        parts = [
+            p.removesuffix("-token") + " per-token" if p.endswith("-token") else "outlier bypass"
+            for p in act_mode.split("+")[1:]
+        ]
+        return f"W4A8 (static, {', '.join(parts)})"
     return {"fp": "W4A16", "int8-static": "W4A8", "int8-token": "W4A8 (per-token)"}[acts]
 
 

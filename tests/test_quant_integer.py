@@ -13,6 +13,7 @@ from quant import QuantError
 from quant.evaluate import perplexity
 from quant.export import capture_int8_inputs, layer_tile
 from quant.models import model_info
+from quant.outliers import bypass_counts
 from quant.pipeline import QuantConfig, quantize_model, quantized_linears
 from quant.qlinear import set_mode
 from quant.testing import random_ids, tiny_llama, tiny_opt
@@ -20,14 +21,22 @@ from quant.testing import random_ids, tiny_llama, tiny_opt
 U = 2.0**-24  # float32 unit roundoff
 
 
-def _quantized(make, method, fmt, acts, sequential=False, token_groups=()):
+def _quantized(make, method, fmt, acts, sequential=False, token_groups=(), outlier_factor=None):
     model = make()
     info = model_info(model)
+    config = QuantConfig(
+        method,
+        fmt,
+        acts,
+        search_tokens=64,
+        token_groups=token_groups,
+        outlier_factor=outlier_factor,
+    )
     quantize_model(
         model,
         info,
         random_ids(4, 32, seed=1),
-        QuantConfig(method, fmt, acts, search_tokens=64, token_groups=token_groups),
+        config,
         sequential=sequential,
         output_ranges=True,
         progress=False,
@@ -94,10 +103,19 @@ def test_layer_outputs_agree_within_float32_bound(make, method, fmt, acts, exact
         np.testing.assert_array_equal(y_int.astype(np.float32), got)
 
 
-@pytest.mark.parametrize("token_groups", [(), ("down",)], ids=["static", "static+down-token"])
-def test_perplexities_agree_between_modes(token_groups):
+@pytest.mark.parametrize(
+    "token_groups,outlier_factor",
+    [((), None), (("down",), None), (("down",), 2.0)],
+    ids=["static", "static+down-token", "static+down-token+outlier-bypass"],
+)
+def test_perplexities_agree_between_modes(token_groups, outlier_factor):
     model, _ = _quantized(
-        tiny_llama, "aqas+gptq", "dint4", "int8-static", token_groups=token_groups
+        tiny_llama,
+        "aqas+gptq",
+        "dint4",
+        "int8-static",
+        token_groups=token_groups,
+        outlier_factor=outlier_factor,
     )
     modes = {n.rsplit(".", 1)[-1]: q.spec.acts for n, q in quantized_linears(model).items()}
     want_down = "int8-token" if token_groups else "int8-static"
@@ -107,6 +125,8 @@ def test_perplexities_agree_between_modes(token_groups):
     integer = perplexity(model, windows, "integer", progress=False)
     assert integer.ppl == fake.ppl  # every layer bit-identical, so the whole model is
     assert fake.tokens == 3 * 31
+    if outlier_factor:  # rows of both runs took the W4A16 bypass (identical in both modes)
+        assert sum(b for b, _ in bypass_counts(model).values()) > 0
     for q in quantized_linears(model).values():
         q.exact_float32 = False  # dequantized float32 fake quant: within float rounding
     loose = perplexity(model, windows, "fake", progress=False)
