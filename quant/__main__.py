@@ -90,6 +90,11 @@ def _run(a: argparse.Namespace, command: str) -> None:
         f"calib {a.calib_seqlen}: ppl {row['ppl']:.3f} (FP {base['ppl']:.3f}, gap "
         f"{row['gap_to_fp']:+.3f}) on {row['eval_tokens']} tokens, {row['mode']} mode"
     )
+    if "bypassed_rows" in row:
+        print(
+            f"outlier bypass: {row['bypassed_rows']} of {row['bypass_seen_rows']} token rows "
+            f"({row['bypassed_per_window_per_linear']:.2f} per window and linear) ran as W4A16"
+        )
     if a.json:
         tools.atomic_write(a.json, json_text({"rows": [base, row]}))
 

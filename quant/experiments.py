@@ -32,6 +32,7 @@ from .checkpoint import DEFAULT_MODEL, Checkpoint, find_checkpoint
 from .errors import QuantError
 from .evaluate import perplexity
 from .models import load_model, load_tokenizer
+from .outliers import bypass_counts, reset_bypass_counts
 from .outputs import check_output_dir, json_text, png_bytes
 from .pipeline import QuantConfig
 from .session import Session, needs_calibration, tokens_of
@@ -79,8 +80,10 @@ def run_one(
     model, report = session.quantized(config, calib_seqlen, progress, scales)
     t1 = time.perf_counter()
     windows = session.eval_windows()
+    reset_bypass_counts(model)
     p = perplexity(model, windows, mode=mode, progress=progress, desc=label or config.method)
     t2 = time.perf_counter()
+    bypass = bypass_counts(model)
     alphas = list(report.alphas.values())
     row = {
         "method": label or config.method,
@@ -96,6 +99,10 @@ def run_one(
         "quantize_s": round(t1 - t0, 1),
         "eval_s": round(t2 - t1, 1),
     }
+    if bypass:  # outlier rows carried past int8: how many, per window and linear
+        rows_, seen = (sum(v[i] for v in bypass.values()) for i in (0, 1))
+        row["bypassed_rows"], row["bypass_seen_rows"] = rows_, seen
+        row["bypassed_per_window_per_linear"] = rows_ / max(p.windows, 1) / len(bypass)
     del model
     return row, report
 
