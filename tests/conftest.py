@@ -28,3 +28,17 @@ def work(tmp_path, monkeypatch):
     (tmp_path / "eval.txt").write_text("Sir Walter Elliot, of Kellynch Hall. " * 20)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Loading a tokenizer or a model fails the test: every error must come before."""
+    import quant.experiments
+    import quant.session
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model or tokenizer was loaded before the error was found")
+
+    for module in (quant.session, quant.experiments):
+        monkeypatch.setattr(module, "load_model", loaded)
+        monkeypatch.setattr(module, "load_tokenizer", loaded)

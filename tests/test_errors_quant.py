@@ -49,15 +49,8 @@ def cli(argv: list[str], capsys) -> tuple[int, str]:
 
 
 @pytest.fixture(autouse=True)
-def no_model_load(monkeypatch):
-    """Loading a tokenizer or a model fails the test: every error must come before."""
-
-    def loaded(*args, **kwargs):
-        raise AssertionError("a model or tokenizer was loaded before the error was found")
-
-    for module in (quant.session, quant.experiments):
-        monkeypatch.setattr(module, "load_model", loaded)
-        monkeypatch.setattr(module, "load_tokenizer", loaded)
+def _every_error_before_a_model_loads(no_model_load):
+    """Every test here: loading a model fails it (the fixture is in conftest.py)."""
 
 
 def model_args(work: Path) -> list[str]:

@@ -12,8 +12,6 @@ import torch
 from clicheck import assert_one_line, snapshot
 
 import golden
-import quant.experiments
-import quant.session
 from quant import QuantError
 from quant.__main__ import main
 from quant.evaluate import perplexity
@@ -276,16 +274,6 @@ def test_export_refuses_a_bypassed_layer():
 
 
 # ---- the CLI -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def no_model_load(monkeypatch):
-    def loaded(*args, **kwargs):
-        raise AssertionError("a model or tokenizer was loaded before the error was found")
-
-    for module in (quant.session, quant.experiments):
-        monkeypatch.setattr(module, "load_model", loaded)
-        monkeypatch.setattr(module, "load_tokenizer", loaded)
 
 
 @pytest.mark.parametrize(
