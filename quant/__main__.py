@@ -90,6 +90,8 @@ def _run(a: argparse.Namespace, command: str) -> None:
         f"calib {a.calib_seqlen}: ppl {row['ppl']:.3f} (FP {base['ppl']:.3f}, gap "
         f"{row['gap_to_fp']:+.3f}) on {row['eval_tokens']} tokens, {row['mode']} mode"
     )
+    if "group_sizes" in row:
+        print("weight groups (largest divisor of K not above --group-size):", row["group_sizes"])
     if "bypassed_rows" in row:
         print(
             f"outlier bypass: {row['bypassed_rows']} of {row['bypass_seen_rows']} token rows "

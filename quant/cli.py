@@ -203,7 +203,8 @@ def _quant_args(p: argparse.ArgumentParser) -> None:
         "--group-size",
         type=positive_int,
         default=None,
-        help="per-group weight scales (software only, not mappable onto the array)",
+        help="per-group weight scales (software only, not mappable onto the array); a size "
+        "that does not divide a linear's K uses K's largest divisor below it (576: 128 -> 96)",
     )
     p.add_argument(
         "--alpha",

@@ -61,6 +61,7 @@ class QuantReport:
     alphas: dict[str, float] = field(default_factory=dict)
     search_losses: dict[str, dict[float, float]] = field(default_factory=dict)
     scales: dict[str, torch.Tensor] = field(default_factory=dict)  # free scales per group
+    group_sizes: dict[str, int] = field(default_factory=dict)  # linear name -> group used
 
 
 class _Stop(Exception):
@@ -260,7 +261,7 @@ def quantize_model(
                         config.weight_format,
                         config.acts_of(g.name),
                         config.alphas,
-                        config.group_size,
+                        config.group_size_for(x.shape[1]),
                     )
                     s_free = res.s_free
                     report.alphas[key] = res.alpha
@@ -293,14 +294,15 @@ def quantize_model(
                         w, h, config.weight_format, config.gptq_block, config.gptq_damp
                     )
                 else:
-                    codes, w_scale = quantize_weight(
-                        w, config.weight_format, group_size=config.group_size
-                    )
+                    gs = config.group_size_for(w.shape[1])
+                    codes, w_scale = quantize_weight(w, config.weight_format, group_size=gs)
+                    if gs:
+                        report.group_sizes[name] = gs
                 q = QuantLinear(
                     codes,
                     w_scale,
                     lin.bias,
-                    config.spec_of(g.name),
+                    config.spec_for(g.name, w.shape[1]),
                     a_scale,
                     name=f"layers.{i}.{name}",
                     bypass_above=bypass_above,

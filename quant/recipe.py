@@ -19,7 +19,9 @@ class QuantConfig:
     """One quantization recipe.
 
     ``method`` in :data:`METHODS`; ``weight_format`` a golden format name;
-    ``acts`` in ``int8-static | int8-token | fp``; ``token_groups`` the layer types
+    ``acts`` in ``int8-static | int8-token | fp``; ``group_size`` (per-group weights, software
+    only) is the largest divisor of each linear's K not above it (:meth:`group_size_for`);
+    ``token_groups`` the layer types
     (:data:`FOLD_ORDER` names: ``down`` = the ``down_proj`` input) whose activations are per
     token while the others are static; ``group_size`` for per-group
     weights (software only, RTN/SmoothQuant/AQAS); ``alpha`` SmoothQuant's
@@ -109,12 +111,21 @@ class QuantConfig:
     def spec(self) -> LinearSpec:
         return LinearSpec(self.weight_format, self.acts, self.group_size)
 
+    def group_size_for(self, k: int) -> int | None:
+        """The group size used on an input of ``k`` channels: the largest divisor of ``k``
+        not above ``group_size`` (SmolLM2's K = 576 takes 96 for a requested 128; 1536
+        takes 128), so every group is whole and none is ragged; None per channel."""
+        if not self.group_size:
+            return None
+        return max(d for d in range(1, min(self.group_size, k) + 1) if k % d == 0)
+
+    def spec_for(self, group: str, k: int) -> LinearSpec:
+        """The :class:`LinearSpec` of a linear of scale group ``group`` with ``k`` inputs."""
+        return LinearSpec(self.weight_format, self.acts_of(group), self.group_size_for(k))
+
     def acts_of(self, group: str) -> ActMode:
         """The activation mode of a scale group's inputs (``token_groups`` are per token)."""
         return "int8-token" if group in self.token_groups else self.acts
-
-    def spec_of(self, group: str) -> LinearSpec:
-        return LinearSpec(self.weight_format, self.acts_of(group), self.group_size)
 
     @property
     def act_mode(self) -> str:

@@ -137,21 +137,22 @@ def cache_key(
 
 @dataclass(frozen=True)
 class EnergyJob:
-    """One design point on one operand source, every activity (one mapping for all)."""
+    """One design point on its operand sources, every activity: one job maps the point once
+    (two jobs must never share a point's work directory)."""
 
     point: hw.DesignPoint
-    source: str
+    sources: tuple[str, ...]
     settings: Settings
     liberty: str | None = None
     activities: tuple[str, ...] = ACTIVITIES
 
     @property
     def name(self) -> str:
-        return f"{self.point.name}:{self.source}"
+        return self.point.name
 
     @property
     def cost(self) -> float:
-        return self.point.macs_per_cycle * self.point.size
+        return self.point.macs_per_cycle * self.point.size * len(self.sources)
 
 
 def run_job(job: EnergyJob, out: Path) -> dict:
@@ -161,17 +162,18 @@ def run_job(job: EnergyJob, out: Path) -> dict:
     rows, new = [], {}
     mapped = None
     work = out / "energy-work" / job.point.name
-    for activity in job.activities:
-        key = cache_key(job.point, job.source, activity, job.settings, lib_sha)
-        cached = out / "energy-cache" / f"{key}.json"
-        if cached.is_file():
-            rows.append({**json.loads(cached.read_text()), "cached": True})
-            continue
-        if mapped is None:
-            mapped = mapped_cached(job.point, work, liberty)
-        row = measure(job.point, job.source, activity, job.settings, mapped, work, liberty)
-        new[key] = row
-        rows.append({**row, "cached": False})
+    for source in job.sources:
+        for activity in job.activities:
+            key = cache_key(job.point, source, activity, job.settings, lib_sha)
+            cached = out / "energy-cache" / f"{key}.json"
+            if cached.is_file():
+                rows.append({**json.loads(cached.read_text()), "cached": True})
+                continue
+            if mapped is None:
+                mapped = mapped_cached(job.point, work, liberty)
+            row = measure(job.point, source, activity, job.settings, mapped, work, liberty)
+            new[key] = row
+            rows.append({**row, "cached": False})
     return {"rows": rows, "cache": new}
 
 
@@ -199,10 +201,11 @@ def run_energy(
                 {
                     "unit": unit_label(job.point),
                     "variant": job.point.variant,
-                    "operands": job.source,
+                    "operands": src,
                     "activity": a,
                     "error": str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
                 }
+                for src in job.sources
                 for a in job.activities
             ]
         }
@@ -236,7 +239,6 @@ def default_jobs(
     if bad:
         raise ValueError(f"unknown operand source {bad[0]!r}; choose from {operands.SOURCES}")
     return [
-        EnergyJob(p, s, settings, liberty)
+        EnergyJob(p, tuple(sources_for(p, sources)), settings, liberty)
         for p in energy_points(levels, sizes)
-        for s in sources_for(p, sources)
     ]

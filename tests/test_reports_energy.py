@@ -72,7 +72,7 @@ def test_array_energy_from_real_layer_tiles(tmp_path):
         for f, s in (("int8", "mul"), ("dint4", "shiftadd"))
     ]
     points.append(hw.DesignPoint("systolic", "dint4", "shiftadd", size=2, arch="lean", pe_lanes=2))
-    jobs = [energyruns.EnergyJob(p, "smollm2", settings) for p in points]
+    jobs = [energyruns.EnergyJob(p, ("smollm2",), settings) for p in points]
     rows = energyruns.run_energy(jobs, tmp_path, workers=1)
     assert [r.get("error") for r in rows] == [None] * 6
     for r in rows:
@@ -96,7 +96,7 @@ def test_multiplier_energy(tmp_path):
     product equal to golden, all its energy in the decoder and multiplier categories."""
     settings = energyruns.Settings(cycles=150, k=16)
     jobs = [
-        energyruns.EnergyJob(hw.DesignPoint("mul", f, s), "smollm2", settings)
+        energyruns.EnergyJob(hw.DesignPoint("mul", f, s), ("smollm2",), settings)
         for f, s in (("int8", "mul"), ("dint4", "shiftadd"))
     ]
     rows = energyruns.run_energy(jobs, tmp_path, workers=1)
@@ -110,3 +110,12 @@ def test_multiplier_energy(tmp_path):
             by["int8/mul", act]["energy_pj_per_mac"]
             > by["dint4/shiftadd", act]["energy_pj_per_mac"]
         )
+
+
+def test_one_job_per_design_point():
+    """A point's sources share one job: two jobs never map into one work directory."""
+    jobs = energyruns.default_jobs()
+    assert len({j.point for j in jobs}) == len({j.name for j in jobs}) == len(jobs)
+    mac = next(j for j in jobs if j.point.level == "mac")
+    array = next(j for j in jobs if j.point.level == "systolic")
+    assert mac.sources == ("smollm2", "synthetic") and array.sources == ("smollm2",)
