@@ -158,18 +158,38 @@ def build_workload(
     raise ValueError(f"no energy workload for {point.name} on {source} operands")
 
 
+@dataclass(frozen=True)
+class Netlist:
+    """A mapped point and what every run on it shares: the Liberty's power data and each
+    cell's breakdown category (computed once per job, not per run)."""
+
+    mapped: gatesim.Mapped
+    liberty: Path
+    plib: object
+    groups: dict[str, str]
+
+
+def prepare(point: hw.DesignPoint, work: Path, liberty: Path) -> Netlist:
+    """``point`` mapped (:func:`mapped_cached`) with its power data and categories."""
+    mapped = mapped_cached(point, work, liberty)
+    plib = load_power(liberty)
+    return Netlist(mapped, liberty, plib, categories(mapped, plib))
+
+
 def measure(
     point: hw.DesignPoint,
     source: str,
     activity: str,
     settings: Settings,
-    mapped: gatesim.Mapped,
+    netlist: Netlist,
     work: Path,
-    liberty: Path,
+    built: tuple[workload.Workload, str] | None = None,
 ) -> dict:
-    """One row: simulate, check against golden, compute the energy (module docstring)."""
-    plib = load_power(liberty)
-    wl, desc = build_workload(point, source, settings)
+    """One row: simulate, check against golden, compute the energy (module docstring);
+    ``built``: the point's :func:`build_workload` on ``source`` if the caller has it (the
+    same for both activities)."""
+    mapped, liberty, plib = netlist.mapped, netlist.liberty, netlist.plib
+    wl, desc = built or build_workload(point, source, settings)
     delays = activity == "glitch"
     run = work / f"{source}-{'glitch' if delays else 'zero'}"
     act = gatesim.simulate(
@@ -183,7 +203,6 @@ def measure(
         wl.expected,
         wl.check,
     )
-    groups = categories(mapped, plib)
     rep = power.energy(
         mapped.json,
         mapped.top,
@@ -191,7 +210,7 @@ def measure(
         act.toggles,
         act.cycles,
         settings.clock_ns,
-        groups=groups,
+        groups=netlist.groups,
         wire_cap_pf_per_fanout=settings.wire_cap_pf_per_fanout,
     )
     pj_run = settings.clock_ns * act.cycles  # mW -> pJ over the run

@@ -38,10 +38,11 @@ from .energymeasure import (  # noqa: F401 (Settings, unit_label: this module's 
     IVERILOG,
     OPENSTA_LEVELS,
     Settings,
+    build_workload,
     flow_revision,
     iverilog_version,
-    mapped_cached,
     measure,
+    prepare,
     unit_label,
 )
 from .toolchain import YOSYS, file_sha256, find_liberty, tool_version
@@ -160,18 +161,19 @@ def run_job(job: EnergyJob, out: Path) -> dict:
     liberty = find_liberty(job.liberty)
     lib_sha = file_sha256(liberty)
     rows, new = [], {}
-    mapped = None
+    netlist = None
     work = out / "energy-work" / job.point.name
     for source in job.sources:
+        built = None  # the workload: one per source, for every activity
         for activity in job.activities:
             key = cache_key(job.point, source, activity, job.settings, lib_sha)
             cached = out / "energy-cache" / f"{key}.json"
             if cached.is_file():
                 rows.append({**json.loads(cached.read_text()), "cached": True})
                 continue
-            if mapped is None:
-                mapped = mapped_cached(job.point, work, liberty)
-            row = measure(job.point, source, activity, job.settings, mapped, work, liberty)
+            netlist = netlist or prepare(job.point, work, liberty)
+            built = built or build_workload(job.point, source, job.settings)
+            row = measure(job.point, source, activity, job.settings, netlist, work, built)
             new[key] = row
             rows.append({**row, "cached": False})
     return {"rows": rows, "cache": new}

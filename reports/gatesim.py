@@ -40,6 +40,7 @@ import numpy as np
 
 import tools
 
+from .asic import CLOCK_GATE, clock_gate_commands, clock_gate_verilog
 from .toolchain import OSU018, find_liberty, run_yosys
 
 #: The cell models that go with the OSU018 Liberty (same Debian package).
@@ -131,8 +132,6 @@ def map_netlist(
     shutil.copyfile(liberty, workdir / "cells.lib")
     gating = ""
     if clock_gate:
-        from .asic import CLOCK_GATE, clock_gate_commands, clock_gate_verilog
-
         (workdir / "clock_gate.v").write_text(clock_gate_verilog())
         gating = (
             f"{clock_gate_commands()}read_verilog clock_gate.v\nhierarchy -top {top}\n"
