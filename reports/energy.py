@@ -1,8 +1,9 @@
 """``python -m reports.energy``: energy per MAC of the report's units on OSU018 from real
 operands (issue 12), without the area runs; ``python -m reports`` runs the same jobs.
 
-Every unit of :func:`reports.energyruns.energy_points` (the MAC, dot-8 and dot-16 in six
-variants; the classic 4x4 and 8x8 arrays in the INT8 baseline's and dINT4's) is mapped onto
+Every unit of :func:`reports.energyruns.energy_points` (the multiplier alone, the MAC,
+dot-8 and dot-16 in six variants; the classic and the clock-gated lean 4x4 and 8x8 arrays in
+the INT8 baselines' and dINT4's) is mapped onto
 the OSU018 Liberty module by module, simulated at gate level with iverilog on SmolLM2-135M
 layer-0 operands (and synthetic ones, except on the arrays), zero-delay and with the cells'
 delays, every cycle's outputs checked against golden, and its power computed from the
@@ -32,7 +33,8 @@ def add_args(p) -> None:
         nargs="+",
         default=list(energyruns.SIZES),
         choices=list(energyruns.SIZES),
-        help="levels with energy runs (default: all: mac, dot 8/16, classic systolic 4x4/8x8)",
+        help="levels with energy runs (default: all: mul, mac, dot 8/16, classic and lean "
+        "systolic 4x4/8x8)",
     )
     p.add_argument(
         "--operands",
