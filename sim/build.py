@@ -12,6 +12,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import shutil
 import sys
 import sysconfig
 from collections.abc import Sequence
@@ -25,6 +26,9 @@ from .errors import SimError
 
 #: Environment variable: share the object cache between build roots (e.g. the tests').
 OBJCACHE_ENV = "SIM_OBJCACHE_DIR"
+
+#: Below this much free disk a failed build's message names the disk as a likely cause.
+LOW_DISK_BYTES = 2 * 2**30
 
 
 def fst_available() -> bool:
@@ -135,8 +139,25 @@ def build(
         )
     except (SystemExit, Exception) as e:
         tail = log_file.read_text()[-3000:] if log_file.exists() else ""
+        free = shutil.disk_usage(build_dir).free
+        if not tail.strip() or free < LOW_DISK_BYTES:
+            # An empty log is what a full disk leaves: say so rather than print nothing.
+            tail += f"\n(build.log {'is empty' if not tail.strip() else 'ends here'}; "
+            tail += f"{free / 2**30:.1f} GB free on {build_dir}: a full disk fails builds)"
         raise SimError(f"{label or top}: {simulator} build failed ({e}):\n{tail}") from None
     finally:
         os.environ["MAKEFLAGS"] = makeflags
+    drop_precompiled_headers(build_dir)
     atomic_write(stamp_file, stamp)
     return True
+
+
+def drop_precompiled_headers(build_dir: Path) -> None:
+    """Delete Verilator's precompiled headers once the model is linked.
+
+    They are only inputs of the compile (two of about 74 MB per design, 95% of a build
+    directory): keeping them made a full run's ``build/sim`` 5 GB. A later build is either
+    skipped by the stamp or re-runs Verilator, which writes them again.
+    """
+    for gch in build_dir.rglob("*.gch"):
+        gch.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ import numpy as np
 from hw import VERILATOR_ALLOWED_WARNINGS, verilator_env, verilator_root
 from tools import atomic_write, run_tool
 
+from .build import drop_precompiled_headers
 from .sidecar import Sidecar, Stream
 from .toolchain import INSTALL_SIM
 
@@ -255,6 +256,7 @@ def build_driver(sc: Sidecar, inputs: list[str], output: str, out_dir: Path, job
         env=verilator_env(),
         exe=str(verilator_root() / "bin" / "verilator"),
     )
+    drop_precompiled_headers(out_dir / "obj")
     atomic_write(stamp, key)
     return exe
 
