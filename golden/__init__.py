@@ -4,7 +4,7 @@ Depends on numpy only. ``hw``, ``quant``, ``sim`` and ``reports`` derive
 their numbers from here.
 """
 
-from . import layerfile
+from . import hadamard, layerfile
 from .bits import signed_width
 from .contract import (
     MAC_UPDATE,
@@ -59,6 +59,7 @@ __all__ = [
     "dequantize",
     "dint4_variant",
     "get",
+    "hadamard",
     "layerfile",
     "linear_int8",
     "mac_next",

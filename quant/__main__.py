@@ -57,6 +57,9 @@ def _config(a: argparse.Namespace) -> QuantConfig:
         gptq_damp=a.gptq_damp,
         token_groups=tuple(getattr(a, "per_token", ())),
         outlier_factor=getattr(a, "outlier_factor", None),
+        weight_clip=getattr(a, "weight_clip", "absmax"),
+        act_order=getattr(a, "act_order", False),
+        rotate_groups=tuple(getattr(a, "rotate", ())),
     )
 
 

@@ -194,6 +194,32 @@ def _quant_args(p: argparse.ArgumentParser) -> None:
         "the host) and a counter; the array is unchanged. Not exportable as a layer tile",
     )
     p.add_argument(
+        "--rotate",
+        nargs="+",
+        default=[],
+        metavar="TYPE",
+        help="layer types whose input is Hadamard-rotated online (golden.hadamard), weights "
+        "rotated offline: down (K = 1536 = 12*128), qkv, o, gate/up (576 = 36*16). Hardware "
+        "cost: a fast Walsh-Hadamard transform before each rotated type's int8 quantizer "
+        "(down: 7 butterfly stages of adds and a 12-point stage; 576: 4 stages and a "
+        "36-point stage), in the unit that writes that input; the array is unchanged",
+    )
+    p.add_argument(
+        "--weight-clip",
+        choices=("absmax", "mse"),
+        default="absmax",
+        help="weight scales: absmax (the largest weight on the format's largest value) or "
+        "mse (per channel/group, the clipping ratio 1.0..0.5 with the smallest squared "
+        "rounding error, weighted by the inputs' mean squares; a per-channel scale like "
+        "any other: no hardware cost) (default absmax)",
+    )
+    p.add_argument(
+        "--act-order",
+        action="store_true",
+        help="GPTQ: quantize the input columns in decreasing diag(H) (activation order); "
+        "codes are stored in the original order: no hardware cost",
+    )
+    p.add_argument(
         "--calib-seqlen",
         type=seqlen,
         default=512,

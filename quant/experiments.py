@@ -35,6 +35,7 @@ from .models import load_model, load_tokenizer
 from .outliers import bypass_counts, reset_bypass_counts
 from .outputs import check_output_dir, json_text, png_bytes
 from .pipeline import QuantConfig
+from .rotation import check_rotatable
 from .session import Session, needs_calibration, tokens_of
 from .table import (
     TableSettings,
@@ -58,6 +59,10 @@ def check_recipe(config: QuantConfig, checkpoint: Checkpoint, mode: str = "fake"
         raise QuantError(f"mode must be 'fake' or 'integer', got {mode!r}")
     if mode == "integer" and config.group_size:
         raise QuantError("per-group weights cannot run in integer mode; drop the group size")
+    if config.rotate_groups and len(checkpoint.in_features) == 2:
+        hidden, ff = checkpoint.in_features
+        for g in config.rotate_groups:  # every input but the feed-forward one is hidden-wide
+            check_rotatable(ff if g == "down" else hidden, f"--rotate {g} on {checkpoint.name}")
 
 
 def run_one(
@@ -80,7 +85,9 @@ def run_one(
     bypass = bypass_counts(model)
     alphas = list(report.alphas.values())
     row = {
-        "method": label or config.method,
+        "method": label or config.method + config.weight_options,
+        "weight_clip": config.weight_clip,
+        "act_order": config.act_order,
         "weight_format": config.weight_format if config.method != "fp" else "fp",
         "acts": config.acts,
         "act_mode": config.act_mode,

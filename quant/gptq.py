@@ -2,7 +2,9 @@
 
 For a linear ``y = x Wᵀ`` with calibration inputs X, the Hessian of the layer
 output error is ``H = 2/T · XᵀX``. GPTQ quantizes the columns of W in order
-(no reordering); after rounding column k to the nearest value of the format
+(with ``act_order``, in decreasing ``diag H``: the inputs with the most energy first, while
+the most columns are left to absorb their error; codes come back in the original order);
+after rounding column k to the nearest value of the format
 (``Format.grid`` via :class:`quant.qlinear.TorchGrid`, on the fixed
 per-output-channel absmax scale), it spreads the rounding error over the
 columns not yet quantized: ``W[:, j] -= e · Hinv[k, j] / Hinv[k, k]`` for j > k,
@@ -44,11 +46,14 @@ def gptq_quantize(
     fmt: Format | str,
     block_size: int = 128,
     damp: float = 0.01,
+    scale: torch.Tensor | None = None,
+    act_order: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GPTQ codes and per-output-channel scales of ``w [N, K]`` given ``h [K, K]``.
 
-    Returns ``(codes [N, K] int64, scale [N, 1] float64)``; ``scale`` is the absmax
-    scale of the original w (``max_k |W[n,k]| / F.max_abs``), as for RTN.
+    Returns ``(codes [N, K] int64, scale [N, 1] float64)``; ``scale`` is the given one
+    (e.g. :func:`quant.clipping.mse_clip_scale`) or the absmax scale of the original w
+    (``max_k |W[n,k]| / F.max_abs``), as for RTN.
     """
     fmt = golden.get(fmt)
     check_finite(w, "weight")
@@ -59,10 +64,19 @@ def gptq_quantize(
     if not 0 <= damp < 1:
         raise QuantError(f"GPTQ damping must be in [0, 1), got {damp}")
     grid = grid_of(fmt)
+    if scale is None:
+        scale = weight_scale(w, fmt)  # [N, 1] float64, exactly the RTN scale
+    elif scale.shape != (n, 1):
+        raise QuantError(f"GPTQ scale has shape {tuple(scale.shape)}; expected ({n}, 1)")
+    if act_order:
+        perm = torch.argsort(torch.diag(h), descending=True, stable=True)
+        codes, _ = gptq_quantize(w[:, perm], h[perm][:, perm], fmt, block_size, damp, scale)
+        out = torch.empty_like(codes)
+        out[:, perm] = codes
+        return out, scale
     # float32 like the reference OPTQ implementation (H is accumulated in float64).
     W = w.to(torch.float32).clone()
     H = h.to(torch.float32).clone()
-    scale = weight_scale(w, fmt)  # [N, 1] float64, exactly the RTN scale
     dead = torch.diag(H) == 0
     H[dead, dead] = 1.0
     W[:, dead] = 0.0

@@ -35,12 +35,14 @@ from tqdm.auto import tqdm
 import golden
 
 from .calibrate import batches
+from .clipping import mse_clip_scale
 from .errors import QuantError
 from .gptq import gptq_quantize
 from .models import ModelInfo, decoder_layers, layer_linears
 from .outliers import reset_bypass_counts, static_act_range
 from .qlinear import QuantLinear, quantize_weight
 from .recipe import FOLD_ORDER, METHODS, QuantConfig  # noqa: F401 (re-exported)
+from .rotation import RotatedInput, check_rotatable, rotate_rows
 from .scaling import (
     aqas_search,
     fold_scales,
@@ -273,13 +275,17 @@ def quantize_model(
                 log.warning("layer %d group %s: nothing to fold into; left unscaled", i, g.name)
             scale_of[g.name] = s
         # 2. weights and static activation scales.
-        new: dict[str, QuantLinear] = {}
+        new: dict[str, nn.Module] = {}
         for g in groups:
             s = scale_of[g.name]
             xs_ = None
             if x_all is not None:
                 x = x_all[g.name]
                 xs_ = x if s is None else (x.double() / s).float()
+            rot = g.name in config.rotate_groups
+            if rot and xs_ is not None:
+                check_rotatable(xs_.shape[1], f"layers.{i} {g.name} input")
+                xs_ = rotate_rows(xs_)
             a_scale = bypass_above = None
             if config.acts_of(g.name) == "int8-static":
                 a_scale, bypass_above = static_act_range(xs_, config.outlier_factor)
@@ -289,13 +295,26 @@ def quantize_model(
             for name in g.linears:
                 lin = linears[name]
                 w = lin.weight.detach()
+                if rot:  # y = (x Q)(W Q)^T: rotate offline, round the rotated weights
+                    check_rotatable(w.shape[1], f"layers.{i}.{name}")
+                    w = rotate_rows(w)
+                gs = config.group_size_for(w.shape[1])
+                clip = None
+                if config.weight_clip == "mse":
+                    imp = None if xs_ is None else (xs_.double() ** 2).mean(dim=0)
+                    clip = mse_clip_scale(w, config.weight_format, gs, imp)
                 if h is not None:
                     codes, w_scale = gptq_quantize(
-                        w, h, config.weight_format, config.gptq_block, config.gptq_damp
+                        w,
+                        h,
+                        config.weight_format,
+                        config.gptq_block,
+                        config.gptq_damp,
+                        scale=clip,
+                        act_order=config.act_order,
                     )
                 else:
-                    gs = config.group_size_for(w.shape[1])
-                    codes, w_scale = quantize_weight(w, config.weight_format, group_size=gs)
+                    codes, w_scale = quantize_weight(w, config.weight_format, clip, gs)
                     if gs:
                         report.group_sizes[name] = gs
                 q = QuantLinear(
@@ -310,7 +329,7 @@ def quantize_model(
                 if output_ranges and not sequential:
                     with torch.no_grad():
                         q.out_absmax = float(q(xs_).abs().max())
-                new[name] = q
+                new[name] = RotatedInput(q) if rot else q
         del x_all
         for name, q in new.items():
             parent, _, child = name.rpartition(".")
@@ -340,7 +359,7 @@ def _layer_group_inputs(layer, groups, inputs) -> dict[str, torch.Tensor]:
     return {name: torch.cat(v) for name, v in xs.items()}
 
 
-def _sequential_step(layer, new: dict[str, QuantLinear], inputs):
+def _sequential_step(layer, new: dict[str, nn.Module], inputs):
     """Run the quantized layer: next layer's inputs, and each linear's output range."""
     out_max = {name: 0.0 for name in new}
     hooks = []
@@ -356,7 +375,7 @@ def _sequential_step(layer, new: dict[str, QuantLinear], inputs):
         for h_ in hooks:
             h_.remove()
     for name, q in new.items():
-        q.out_absmax = out_max[name]
+        getattr(q, "inner", q).out_absmax = out_max[name]
     return [(o, kw) for o, (_, kw) in zip(outs, inputs, strict=True)]
 
 

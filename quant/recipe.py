@@ -12,6 +12,7 @@ from .scaling import DEFAULT_ALPHAS
 
 METHODS = ("fp", "rtn", "smoothquant", "aqas", "gptq", "aqas+gptq")
 FOLD_ORDER = ("o", "qkv", "down", "gate/up")
+WEIGHT_CLIPS = ("absmax", "mse")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,11 @@ class QuantConfig:
     for the AQAS search; ``gptq_damp``/``gptq_block`` GPTQ's damping and block;
     ``outlier_factor`` (int8-static only, > 1) keeps tokens whose max |x| exceeds that many
     times the median token's out of each static range, and lets the rows beyond the range
-    bypass int8 (:func:`quant.outliers.static_act_range`).
+    bypass int8 (:func:`quant.outliers.static_act_range`); ``weight_clip`` ``absmax`` or
+    ``mse`` (per-channel/group clipping search, :mod:`quant.clipping`, weighted by the
+    inputs' mean squares when there is calibration data); ``act_order`` GPTQ's columns in
+    decreasing ``diag H``; ``rotate_groups`` the layer types whose input is Hadamard-rotated
+    online (:mod:`quant.rotation`; ``down``: K = 1536 = 12 * 128 on SmolLM2).
     """
 
     method: str = "rtn"
@@ -43,9 +48,20 @@ class QuantConfig:
     gptq_block: int = 128
     token_groups: tuple[str, ...] = ()
     outlier_factor: float | None = None
+    weight_clip: str = "absmax"
+    act_order: bool = False
+    rotate_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token_groups", tuple(self.token_groups))
+        object.__setattr__(self, "rotate_groups", tuple(self.rotate_groups))
+        bad = sorted(set(self.rotate_groups) - set(FOLD_ORDER))
+        if bad:
+            raise QuantError(
+                f"unknown layer type {bad[0]!r} to rotate; use one of {', '.join(FOLD_ORDER)}"
+            )
+        if self.rotate_groups and self.method == "fp":
+            raise QuantError("a rotation is part of a quantization recipe: not with method fp")
         bad = sorted(set(self.token_groups) - set(FOLD_ORDER))
         if bad:
             raise QuantError(
@@ -59,8 +75,14 @@ class QuantConfig:
             )
         if self.outlier_factor is not None:
             self._check_outlier_factor()
+        if self.weight_clip not in WEIGHT_CLIPS:
+            raise QuantError(
+                f"unknown weight clipping {self.weight_clip!r}; use one of {WEIGHT_CLIPS}"
+            )
         if self.method not in METHODS:
             raise QuantError(f"unknown method {self.method!r}; use one of {METHODS}")
+        if self.act_order and not self.method.endswith("gptq"):
+            raise QuantError("activation ordering is a GPTQ option: use a gptq method with it")
         LinearSpec(self.weight_format, self.acts, self.group_size)  # validates both
         if self.group_size and "gptq" in self.method:
             raise QuantError("GPTQ here is per output channel; drop --group-size")
@@ -104,6 +126,14 @@ class QuantConfig:
         return None
 
     @property
+    def weight_options(self) -> str:
+        """The weight-rounding options as a label suffix: ``""``, ``"+MSE"``, ``"+act-order"``
+        or both (``"+act-order+MSE"``)."""
+        return ("+act-order" if self.act_order else "") + (
+            "+MSE" if self.weight_clip == "mse" else ""
+        )
+
+    @property
     def uses_gptq(self) -> bool:
         return self.method.endswith("gptq")
 
@@ -138,4 +168,6 @@ class QuantConfig:
             mode += "+" + ",".join(self.token_groups) + "-token"
         if self.outlier_factor is not None:
             mode += "+outlier-bypass"
+        if self.rotate_groups:
+            mode += "+" + ",".join(self.rotate_groups) + "-hadamard"
         return mode

@@ -71,13 +71,16 @@ def table_configs(settings: TableSettings) -> list[tuple[str, QuantConfig, int]]
 
 def acts_label(acts: str, act_mode: str | None = None) -> str:
     """``W4A16``, ``W4A8`` (static), ``W4A8 (per-token)``, ``W4A8 (static, down per-token)``,
-    ``W4A8 (static, outlier bypass)``, ``W4A8 (static, down per-token, outlier bypass)``."""
+    ``W4A8 (static, outlier bypass)``, ``W4A8 (static, down Hadamard)``,
+    ``W4A8 (per-token, down Hadamard)``, ..."""
     if act_mode and "+" in act_mode:
-        parts = [
-            p.removesuffix("-token") + " per-token" if p.endswith("-token") else "outlier bypass"
-            for p in act_mode.split("+")[1:]
-        ]
-        return f"W4A8 (static, {', '.join(parts)})"
+        base, *rest = act_mode.split("+")
+        words = {"-token": " per-token", "-hadamard": " Hadamard"}
+        parts = []
+        for p in rest:
+            suffix = next((k for k in words if p.endswith(k)), None)
+            parts.append(p.removesuffix(suffix) + words[suffix] if suffix else "outlier bypass")
+        return f"W4A8 ({base}, {', '.join(parts)})"
     return {"fp": "W4A16", "int8-static": "W4A8", "int8-token": "W4A8 (per-token)"}[acts]
 
 
