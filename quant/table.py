@@ -30,7 +30,7 @@ class TableSettings:
     short_seqlen: int = 64
     integer_check_windows: int = 2
     integer_check: tuple[str, str] = ("aqas", "dint4")  # with SLAC calibration
-    act_mix: bool = True  # the "static+down-token" row per format
+    improved: bool = True  # the IMPROVED rows per format (static and per-token)
 
     def __post_init__(self) -> None:
         if not self.formats:
@@ -63,10 +63,30 @@ def table_configs(settings: TableSettings) -> list[tuple[str, QuantConfig, int]]
             ("AQAS+SLAC", QuantConfig("aqas", fmt, "int8-static"), L),
             ("AQAS+SLAC+GPTQ", QuantConfig("aqas+gptq", fmt, "int8-static"), L),
         ]
-        if settings.act_mix:  # static everywhere, per token at the down_proj input only
-            mix = QuantConfig("aqas+gptq", fmt, "int8-static", token_groups=("down",))
-            rows.append(("AQAS+SLAC+GPTQ", mix, L))
+        if settings.improved:
+            rows += [(IMPROVED, improved_config(fmt, acts), L) for acts in IMPROVED_ACTS]
     return rows
+
+
+#: Issue 13's recipe on top of AQAS+SLAC+GPTQ: MSE-clipped weight scales, GPTQ in activation
+#: order, and every layer input Hadamard-rotated online (:mod:`quant.rotation`).
+IMPROVED = "AQAS+SLAC+GPTQ+act-order+MSE"
+#: Its layer types rotated online: all four (SmolLM2: 576 = 36*16, 1536 = 12*128).
+IMPROVED_ROTATE = ("qkv", "o", "gate/up", "down")
+#: Its rows: static per-tensor activations, and per-token activations.
+IMPROVED_ACTS = ("int8-static", "int8-token")
+
+
+def improved_config(fmt: str, acts: str = "int8-static") -> QuantConfig:
+    """The :data:`IMPROVED` recipe for weight format ``fmt`` and activations ``acts``."""
+    return QuantConfig(
+        "aqas+gptq",
+        fmt,
+        acts,
+        weight_clip="mse",
+        act_order=True,
+        rotate_groups=IMPROVED_ROTATE,
+    )
 
 
 def acts_label(acts: str, act_mode: str | None = None) -> str:
@@ -95,11 +115,14 @@ def results_markdown(rows: list[dict], settings: TableSettings, command: str) ->
         f"Calibration: *{d.calib_text}*, {d.calib_tokens} tokens; RTN/SmoothQuant/AQAS with "
         f"{settings.short_seqlen}-token sequences, +SLAC and GPTQ rows with {d.eval_seqlen}-token "
         "sequences. Weights per output channel; W4A8 = int8 per-tensor static activations; "
-        "W4A8 (static, down per-token) = static everywhere but the down_proj input, whose "
-        "scale is each token's own max|x| / 127 (its AQAS search and GPTQ Hessian see that). "
-        "AQAS+SLAC+GPTQ reuses the AQAS+SLAC scales of its format. The mode-check rows run "
-        "the AQAS+SLAC dint4 model on the first windows in fake and in integer mode "
-        "(golden.accumulate); their gap is to FP on those same windows.",
+        "W4A8 (per-token, ...) = each token's own scale max|x| / 127 at every linear. "
+        f"{IMPROVED} = AQAS+SLAC+GPTQ with MSE-clipped weight scales and GPTQ in activation "
+        "order; 'qkv,o,gate/up,down Hadamard' = every linear's input rotated online by a "
+        "Hadamard transform (golden.hadamard), its weights offline. The static GPTQ rows "
+        "reuse the AQAS+SLAC scales of their format. The mode-check rows run the "
+        + ("static " + IMPROVED if settings.improved else f"{settings.integer_check[0]}+SLAC")
+        + f" {settings.integer_check[1]} model on the first windows in fake and in integer "
+        "mode (golden.accumulate); their gap is to FP on those same windows.",
         "",
         FP_NOTE,
         "",
@@ -120,14 +143,21 @@ def results_markdown(rows: list[dict], settings: TableSettings, command: str) ->
 
 def results_figure(rows: list[dict]) -> Figure:
     """Bar chart: perplexity gap to FP per method, grouped by weight format (W4A8 rows)."""
-    w4a8 = [r for r in rows if r["acts"] == "int8-static" and "check" not in r["method"]]
-    methods = list(dict.fromkeys(r["method"] for r in w4a8))
+    w4a8 = [
+        r for r in rows if r["acts"] in ("int8-static", "int8-token") and "check" not in r["method"]
+    ]
+
+    def bar(r: dict) -> str:  # one bar group per method and activation mode
+        mode = r.get("acts_label") or acts_label(r["acts"], r.get("act_mode"))
+        return r["method"] if mode == "W4A8" else f"{r['method']}\n{mode}"
+
+    methods = list(dict.fromkeys(bar(r) for r in w4a8))
     fmts = list(dict.fromkeys(r["weight_format"] for r in w4a8))
     fig, ax = new_figure((8, 4))
     width = 0.8 / max(1, len(fmts))
     for j, f in enumerate(fmts):
         vals = [
-            next((r["gap_to_fp"] for r in w4a8 if r["method"] == m and r["weight_format"] == f), 0)
+            next((r["gap_to_fp"] for r in w4a8 if bar(r) == m and r["weight_format"] == f), 0)
             for m in methods
         ]
         ax.bar([i + j * width for i in range(len(methods))], vals, width, label=f)

@@ -58,7 +58,25 @@ def test_table_grid_covers_methods_and_formats():
     cfgs = table_configs(TableSettings())
     assert {c.weight_format for _, c, _ in cfgs} == {"int4", "dint4", "fp4_e2m1"}
     labels = {label for label, _, _ in cfgs}
-    assert labels == {"RTN", "SmoothQuant", "AQAS", "AQAS+SLAC", "AQAS+SLAC+GPTQ"}
+    assert labels == {
+        "RTN",
+        "SmoothQuant",
+        "AQAS",
+        "AQAS+SLAC",
+        "AQAS+SLAC+GPTQ",
+        "AQAS+SLAC+GPTQ+act-order+MSE",
+    }
+    improved = [(c, L) for label, c, L in cfgs if label.endswith("+act-order+MSE")]
+    assert len(improved) == 6 and {L for _, L in improved} == {512}
+    for c, _ in improved:
+        assert (c.method, c.weight_clip, c.act_order) == ("aqas+gptq", "mse", True)
+        assert c.rotate_groups == ("qkv", "o", "gate/up", "down")
+    modes = {c.act_mode for c, _ in improved}
+    assert modes == {
+        "static+qkv,o,gate/up,down-hadamard",
+        "per-token+qkv,o,gate/up,down-hadamard",
+    }
+    assert not [c for _, c, _ in table_configs(TableSettings(improved=False)) if c.act_order]
     slac = [L for label, _, L in cfgs if label == "AQAS+SLAC"]
     short = [L for label, _, L in cfgs if label == "AQAS"]
     assert set(slac) == {512} and set(short) == {64}

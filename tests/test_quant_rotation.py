@@ -60,8 +60,13 @@ def test_down_proj_takes_rotated_weights_and_a_rotated_static_range():
 
 @pytest.mark.parametrize("acts", ["int8-static", "int8-token"])
 def test_fake_and_integer_mode_are_bit_identical_with_the_rotation(acts):
-    config = QuantConfig("gptq", "dint4", acts, rotate_groups=("down",))
+    """The table's improved recipe (every input rotated, MSE clipping, act-order GPTQ)."""
+    every = ("qkv", "o", "gate/up", "down")
+    config = QuantConfig(
+        "gptq", "dint4", acts, rotate_groups=every, weight_clip="mse", act_order=True
+    )
     model, _, _ = _quantized(config)
+    assert sum(isinstance(m, RotatedInput) for m in model.modules()) == 14
     ids = random_ids(2, 16, seed=5)
     with torch.no_grad():
         fake = model(input_ids=ids).logits
