@@ -132,6 +132,7 @@ def _table(a: argparse.Namespace, command: str) -> None:
         workers=a.jobs,
         executor=a.executor,
         address=a.address,
+        use_cache=not a.no_cache,
     )
     print(f"wrote {a.out / 'results.md'}, results.json, results.png")
 

@@ -320,6 +320,13 @@ def build_parser() -> tools.cli.ArgumentParser:
         "results-partial.{md,json} beside them",
     )
     p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every table job again, ignoring (and refreshing) the jobs cached in "
+        "OUT/cache (a job is reused only if the settings, the model file, the thread count and "
+        "every quant/golden source file are the same)",
+    )
+    p.add_argument(
         "--jobs",
         type=positive_int,
         default=1,

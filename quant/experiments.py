@@ -17,6 +17,7 @@ Protocol of ``python -m quant table`` (defaults; see ``TableSettings``):
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import time
@@ -46,6 +47,7 @@ from .table import (
     results_markdown,
     table_configs,
 )
+from .tablecache import JobCache
 from .text import read_text
 
 log = logging.getLogger(__name__)
@@ -255,8 +257,12 @@ def run_table(
     workers: int = 1,
     executor: str = "local",
     address: str | None = None,
+    use_cache: bool = True,
 ) -> list[dict]:
     """Run the whole comparison; write ``results.{md,json,png}`` in out_dir as one set.
+
+    Finished jobs are cached in ``out_dir/cache`` (:class:`quant.tablecache.JobCache`); with
+    ``use_cache`` a job found there is not run again (without, it runs and refreshes it).
 
     The rows run as :func:`table_jobs` on :func:`tools.run_jobs`: in this process by default,
     on ``workers`` processes, or on Ray (``executor``, ``address``); the rows and files are
@@ -270,6 +276,11 @@ def run_table(
     Session.check(model, settings.data, settings.calib_seqlens, settings.integer_check_windows)
     in_process = executor == "local" and workers <= 1
     jobs = table_jobs(settings, model, progress and in_process)
+    cache = JobCache(out_dir / "cache", settings, model)
+    # A job's fn is partial(table_rows, settings, model, *args, progress, threads).
+    keys = {j.name: cache.key(j.name, j.fn.args[2:-2], j.fn.args[-1]) for j in jobs}
+    hits = {j.name: cache.load(keys[j.name]) for j in jobs} if use_cache else {}
+    hits = {name: r for name, r in hits.items() if r is not None}
     done: dict[str, list[dict]] = {}
     rows: list[dict] = []
 
@@ -289,6 +300,8 @@ def run_table(
 
     def finished(job: tools.Job, result) -> None:
         done[job.name] = [] if isinstance(result, BaseException) else result
+        if not isinstance(result, BaseException) and job.name not in hits:
+            cache.store(keys[job.name], copy.deepcopy(result))  # before the gaps are added
         if not done.get("FP"):
             return  # every gap is to the FP row
         fp = done["FP"][0]["ppl"]
@@ -304,8 +317,19 @@ def run_table(
                     on_row(row)
         write(final=False)
 
+    if hits:
+        log.warning(
+            "%d of %d table jobs from the cache %s (%s); --no-cache runs them again",
+            len(hits),
+            len(jobs),
+            cache.directory,
+            ", ".join(hits),
+        )
+    for job in jobs:
+        if job.name in hits:
+            finished(job, copy.deepcopy(hits[job.name]))
     results = tools.run_jobs(
-        jobs,
+        [j for j in jobs if j.name not in hits],
         workers,
         on_error=lambda job, exc: exc,
         on_done=finished,

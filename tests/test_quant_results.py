@@ -98,9 +98,43 @@ def test_run_table_writes_md_json_png_as_a_set(tmp_path, monkeypatch):
     out = tmp_path / "out"
     rows = experiments.run_table(settings, out, command="cmd", on_row=seen.append)
     assert len(rows) == len(seen) == len(_rows())
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "results.png"]
-    for p in out.iterdir():
+    names = ["cache", "results.json", "results.md", "results.png"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    for p in [*out.glob("results.*"), *(out / "cache").iterdir()]:
         assert stat.S_IMODE(p.stat().st_mode) == tools.file_mode()
     assert json.loads((out / "results.json").read_text())["rows"] == rows
     assert (out / "results.md").read_text() == results_markdown(rows, settings, "cmd")
     assert (out / "results.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_second_table_run_takes_its_jobs_from_the_cache(tmp_path, monkeypatch):
+    """Rows come back from out/cache unless --no-cache or a source file changed; the files
+    written are the same."""
+    calls = []
+
+    def fake_run_one(session, config, calib_seqlen, **kw):
+        calls.append(kw.get("label"))
+        row = {"method": kw.get("label") or config.method, "weight_format": config.weight_format}
+        row |= {"acts": config.acts, "act_mode": config.act_mode, "calib_seqlen": calib_seqlen}
+        row |= {"ppl": 30.0 + len(calls), "mode": "fake", "eval_tokens": 511}
+        row |= {"eval_windows": 1, "mean_alpha": None}
+        return row, types.SimpleNamespace(scales={})
+
+    monkeypatch.setattr(experiments.Session, "open", classmethod(lambda cls, *args: None))
+    monkeypatch.setattr(experiments.Session, "check", staticmethod(lambda *args: None))
+    monkeypatch.setattr(experiments, "run_one", fake_run_one)
+    settings = TableSettings(integer_check_windows=0, formats=("dint4",))
+    out = tmp_path / "out"
+    first = experiments.run_table(settings, out, command="cmd")
+    n = len(calls)
+    assert n == len(first) == 1 + len(table_configs(settings))
+    assert len(list((out / "cache").glob("*.json"))) == 3  # FP, dint4, dint4-improved
+    md = (out / "results.md").read_text()
+    again = experiments.run_table(settings, out, command="cmd")
+    assert len(calls) == n and again == first  # nothing ran: every job from the cache
+    assert (out / "results.md").read_text() == md
+    experiments.run_table(settings, out, command="cmd", use_cache=False)
+    assert len(calls) == 2 * n  # --no-cache runs every job again
+    monkeypatch.setattr(experiments.JobCache, "key", lambda self, name, *a: f"changed-{name}")
+    experiments.run_table(settings, out, command="cmd")
+    assert len(calls) == 3 * n  # another key (e.g. a source edit): run again
