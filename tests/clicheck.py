@@ -49,3 +49,19 @@ def one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
     """Exit status 2 and :func:`assert_one_line` on the process's stderr."""
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     return assert_one_line(r.stderr, *words)
+
+
+def assert_quant_refuses(work: Path, capsys, argv: list[str], *words: str) -> None:
+    """``python -m quant SUB ...`` (in process, on the ``work`` fixture's fake model and
+    texts) exits 2 with one error line naming ``words`` and leaves ``work`` untouched."""
+    from quant.__main__ import main
+
+    before = snapshot(work)
+    model = ["--model", str(work / "tiny-llama"), "--calib-text", "calib.txt"]
+    try:
+        status = main([*argv[:1], *model, "--eval-text", "eval.txt", *argv[1:]])
+    except SystemExit as e:
+        status = e.code
+    assert status == 2
+    assert_one_line(capsys.readouterr().err, *words)
+    assert snapshot(work) == before

@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from clicheck import assert_one_line, snapshot
+from clicheck import assert_quant_refuses
 
 import golden
 from quant import QuantError
-from quant.__main__ import main
 from quant.evaluate import perplexity
 from quant.export import capture_int8_inputs, integer_mode_run, layer_tile
 from quant.models import model_info
@@ -288,12 +287,4 @@ def test_export_refuses_a_bypassed_layer():
 def test_cli_bad_outlier_factor_is_one_line_before_the_model(
     work, capsys, no_model_load, argv, words
 ):
-    before = snapshot(work)
-    model = ["--model", str(work / "tiny-llama"), "--calib-text", "calib.txt"]
-    try:
-        status = main([*argv[:1], *model, "--eval-text", "eval.txt", *argv[1:]])
-    except SystemExit as e:
-        status = e.code
-    assert status == 2
-    assert_one_line(capsys.readouterr().err, *words)
-    assert snapshot(work) == before
+    assert_quant_refuses(work, capsys, argv, *words)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from clicheck import assert_one_line, snapshot
+from clicheck import assert_quant_refuses
 
 from golden import hadamard
 from quant import QuantError
-from quant.__main__ import main
 from quant.models import model_info
 from quant.pipeline import QuantConfig, collect_group_inputs, quantize_model, quantized_linears
 from quant.qlinear import quantize_weight, set_mode
@@ -111,12 +110,4 @@ def test_bad_rotations_are_refused():
 def test_cli_bad_rotation_or_weight_options_are_one_line_before_the_model(
     work, capsys, no_model_load, argv, words
 ):
-    before = snapshot(work)
-    model = ["--model", str(work / "tiny-llama"), "--calib-text", "calib.txt"]
-    try:
-        status = main([*argv[:1], *model, "--eval-text", "eval.txt", *argv[1:]])
-    except SystemExit as e:
-        status = e.code
-    assert status == 2
-    assert_one_line(capsys.readouterr().err, *words)
-    assert snapshot(work) == before
+    assert_quant_refuses(work, capsys, argv, *words)
