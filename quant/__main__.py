@@ -39,7 +39,7 @@ from .layerexport import check_export, run_decoder_layer_export, run_export  # n
 from .outputs import check_output_dir, check_output_file, json_text  # noqa: E402
 from .pipeline import QuantConfig  # noqa: E402
 from .session import DataSettings, needs_calibration  # noqa: E402
-from .table import TableSettings, acts_label  # noqa: E402
+from .table import TableSettings, acts_label, table_configs  # noqa: E402
 from .text import TextError, check_source  # noqa: E402
 
 #: Exceptions that are bad input (one line, status 2); anything else is a bug (traceback).
@@ -114,6 +114,8 @@ def _table(a: argparse.Namespace, command: str) -> None:
     tools.cli.check_executor_args(a)
     _check_texts(calib_text=a.calib_text, eval_text=a.eval_text)
     ckpt = find_checkpoint(a.model)
+    for _, config, _ in table_configs(settings):  # e.g. a width the rotation cannot take
+        check_recipe(config, ckpt)
     check_output_dir(a.out)
 
     def show(r: dict) -> None:

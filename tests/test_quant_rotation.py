@@ -111,3 +111,15 @@ def test_cli_bad_rotation_or_weight_options_are_one_line_before_the_model(
     work, capsys, no_model_load, argv, words
 ):
     assert_quant_refuses(work, capsys, argv, *words)
+
+
+def test_a_table_on_widths_the_rotation_cannot_take_fails_before_the_model(
+    work, capsys, no_model_load
+):
+    """The improved rows rotate every input: a feed-forward width of 100 (no Hadamard
+    matrix) is refused up front, not after the paper's rows have run."""
+    config = work / "tiny-llama" / "config.json"
+    config.write_text(
+        config.read_text().replace('"intermediate_size": 96', '"intermediate_size": 100')
+    )
+    assert_quant_refuses(work, capsys, ["table"], "--rotate down", "size 100")
