@@ -292,6 +292,9 @@ def quantize_model(
             h = None
             if config.uses_gptq:
                 h = ((2.0 / xs_.shape[0]) * (xs_.T @ xs_)).double()
+            imp = None  # the clipping search's weights: the inputs' mean squares, per group
+            if config.weight_clip == "mse" and xs_ is not None:
+                imp = (xs_.double() ** 2).mean(dim=0)
             for name in g.linears:
                 lin = linears[name]
                 w = lin.weight.detach()
@@ -301,7 +304,6 @@ def quantize_model(
                 gs = config.group_size_for(w.shape[1])
                 clip = None
                 if config.weight_clip == "mse":
-                    imp = None if xs_ is None else (xs_.double() ** 2).mean(dim=0)
                     clip = mse_clip_scale(w, config.weight_format, gs, imp)
                 if h is not None:
                     codes, w_scale = gptq_quantize(

@@ -118,8 +118,9 @@ def results_markdown(rows: list[dict], settings: TableSettings, command: str) ->
         "W4A8 (per-token, ...) = each token's own scale max|x| / 127 at every linear. "
         f"{IMPROVED} = AQAS+SLAC+GPTQ with MSE-clipped weight scales and GPTQ in activation "
         "order; 'qkv,o,gate/up,down Hadamard' = every linear's input rotated online by a "
-        "Hadamard transform (golden.hadamard), its weights offline. The static GPTQ rows "
-        "reuse the AQAS+SLAC scales of their format. The mode-check rows run the "
+        "Hadamard transform (golden.hadamard), its weights offline. AQAS+SLAC+GPTQ reuses "
+        "the AQAS+SLAC scales of its format; the improved rows run the same search in their "
+        "own job (per-token: with per-token activations). The mode-check rows run the "
         + ("static " + IMPROVED if settings.improved else f"{settings.integer_check[0]}+SLAC")
         + f" {settings.integer_check[1]} model on the first windows in fake and in integer "
         "mode (golden.accumulate); their gap is to FP on those same windows.",
