@@ -283,8 +283,10 @@ def quantize_model(
                 x = x_all[g.name]
                 xs_ = x if s is None else (x.double() / s).float()
             rot = g.name in config.rotate_groups
+            if rot:  # one check per group: its linears share the input width
+                k = linears[g.linears[0]].weight.shape[1]
+                check_rotatable(k, f"layers.{i} {g.name} input")
             if rot and xs_ is not None:
-                check_rotatable(xs_.shape[1], f"layers.{i} {g.name} input")
                 xs_ = rotate_rows(xs_)
             a_scale = bypass_above = None
             if config.acts_of(g.name) == "int8-static":
@@ -299,7 +301,6 @@ def quantize_model(
                 lin = linears[name]
                 w = lin.weight.detach()
                 if rot:  # y = (x Q)(W Q)^T: rotate offline, round the rotated weights
-                    check_rotatable(w.shape[1], f"layers.{i}.{name}")
                     w = rotate_rows(w)
                 gs = config.group_size_for(w.shape[1])
                 clip = None

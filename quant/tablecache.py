@@ -15,13 +15,13 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import tools
 
 from .checkpoint import Checkpoint
+from .outputs import json_text
 from .table import TableSettings
 
 _PACKAGES = ("quant", "golden")
@@ -33,9 +33,7 @@ def source_revision() -> str:
     h = hashlib.sha256()
     root = Path(__file__).resolve().parents[1]
     for pkg in _PACKAGES:
-        for f in sorted((root / pkg).glob("*.py")):
-            h.update(f"{pkg}/{f.name}\0".encode())
-            h.update(f.read_bytes())
+        h.update(tools.tree_hash(root / pkg).encode())
     for dist in ("torch", "transformers"):
         try:
             h.update(f"{dist} {importlib.metadata.version(dist)}\0".encode())
@@ -84,5 +82,4 @@ class JobCache:
             return None  # missing or unreadable: run the job again
 
     def store(self, key: str, rows: list[dict]) -> None:
-        os.makedirs(self.directory, exist_ok=True)
-        tools.atomic_write(self.directory / f"{key}.json", json.dumps({"rows": rows}) + "\n")
+        tools.atomic_write(self.directory / f"{key}.json", json_text({"rows": rows}))

@@ -41,20 +41,12 @@ from .fpga import FPGA_TARGETS, NEXTPNR
 from .toolchain import YOSYS, file_sha256, find_liberty, flow_revision, tool_version
 
 
-def _tree_hash(directory: Path, pattern: str = "*.py") -> str:
-    h = hashlib.sha256()
-    for p in sorted(directory.glob(pattern)):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 @functools.cache
 def generator_revision() -> str:
     """Hash of what turns a design point into Verilog: the ``hw/`` and ``golden/`` sources."""
     h = hashlib.sha256()
-    h.update(_tree_hash(Path(hw.__file__).parent).encode())
-    h.update(_tree_hash(Path(golden.__file__).parent).encode())
+    h.update(tools.tree_hash(Path(hw.__file__).parent).encode())
+    h.update(tools.tree_hash(Path(golden.__file__).parent).encode())
     return h.hexdigest()[:16]
 
 

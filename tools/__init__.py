@@ -3,7 +3,8 @@
 Used by ``hw``, ``sim``, ``quant`` and ``reports``; depends on nothing of ours.
 
 - :mod:`tools.files` — :func:`atomic_write` (one file) and :func:`atomic_write_set` (several
-  files, all or none), mode 0644 under the umask; :func:`cache_dir`.
+  files, all or none), mode 0644 under the umask; :func:`cache_dir`; :func:`tree_hash` (a
+  cache key of a source directory).
 - :mod:`tools.external` — :func:`find_tool` / :func:`run_tool` with one error type,
   :class:`ToolError`, and one message format (``"X not found: install with ..."``).
 - :mod:`tools.debian` — :func:`debian_file`: a file of a Debian package, installed, cached
@@ -27,6 +28,7 @@ from .files import (
     cache_dir,
     check_writable,
     file_mode,
+    tree_hash,
 )
 from .pool import Job, run_jobs
 
@@ -47,4 +49,5 @@ __all__ = [
     "run_jobs",
     "run_tool",
     "tool_version",
+    "tree_hash",
 ]

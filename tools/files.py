@@ -9,6 +9,7 @@ under the usual umask; never the 0600 of ``mkstemp``) and is moved in place with
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -144,3 +145,13 @@ def _backup(path: Path) -> Path | None:
     except OSError:
         shutil.copy2(path, backup)
     return backup
+
+
+def tree_hash(directory: str | os.PathLike, pattern: str = "*.py") -> str:
+    """SHA-256 of the names and bytes of ``directory``'s files matching ``pattern`` (sorted):
+    a cache key part that changes whenever any of those sources does."""
+    h = hashlib.sha256()
+    for p in sorted(Path(directory).glob(pattern)):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
