@@ -333,7 +333,7 @@ def build_parser() -> tools.cli.ArgumentParser:
         help="table jobs (FP, one per format, the check) run in parallel, each loading the "
         "model with --threads torch threads (default 1: in this process)",
     )
-    tools.cli.add_executor_args(p)
+    tools.cli.add_executor_args(p, "quant")
 
     p = sub.add_parser("slac", help="activation range versus calibration sequence length")
     _model_arg(p)

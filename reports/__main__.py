@@ -208,7 +208,7 @@ def _main(argv: list[str]) -> int:
         help="run every target at every size (default: see DEFAULT_TARGET_LEVELS)",
     )
     r.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
-    tools.cli.add_executor_args(r)
+    tools.cli.add_executor_args(r, "reports")
     r.add_argument("--seeds", type=int, default=2, help="nextpnr seeds per FPGA design (2)")
     r.add_argument("--liberty", help="Liberty file (default: OSU018 from qflow-tech-osu018)")
     r.add_argument("--out", default="build/reports", help="output directory")

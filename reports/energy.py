@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     add_args(p)
     p.add_argument("--liberty", help="Liberty file (default: OSU018 from qflow-tech-osu018)")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
-    tools.cli.add_executor_args(p)
+    tools.cli.add_executor_args(p, "reports")
     p.add_argument("--out", default="build/reports", help="output directory")
     p.add_argument("--no-plots", action="store_true")
 

@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         "--formal", action="store_true", help="run the formal proofs with --simulator icarus too"
     )
     parser.add_argument("--list", action="store_true", help="list the task names and exit")
-    tools.cli.add_executor_args(parser)
+    tools.cli.add_executor_args(parser, "sim")
     b = parser.add_argument_group("bench (python -m sim bench only)")
     b.add_argument(
         "--vectors",
@@ -151,10 +151,10 @@ def _check_options(args) -> None:
         if getattr(args, dest) not in (None, False, []):
             other = "python -m sim bench" if args.command == "run" else "a verification run"
             raise SimError(f"{flag} is an option of {other}; leave it out of this command")
-    if args.command == "bench" and (args.executor != "local" or args.address):
+    if args.command == "bench" and (args.executor != "local" or args.address or args.runtime_env):
         raise SimError(
-            "--executor and --address are options of a verification run; leave "
-            "them out of python -m sim bench"
+            "--executor, --address and --runtime-env are options of a verification run; "
+            "leave them out of python -m sim bench"
         )
     tools.cli.check_executor_args(args)
     build_dir = Path(args.build_dir)

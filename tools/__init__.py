@@ -15,7 +15,8 @@ Used by ``hw``, ``sim``, ``quant`` and ``reports``; depends on nothing of ours.
   shows progress and turns a failing job into an error record instead of losing the rest.
 - :mod:`tools.executor` — where :func:`run_jobs` runs its jobs: ``executor="local"`` (the
   pool) or ``"ray"`` (Ray tasks on a cluster or a local instance; imported only then);
-  :func:`tools.cli.add_executor_args` gives a CLI ``--executor`` and ``--address``.
+  :func:`tools.cli.add_executor_args` gives a CLI ``--executor``, ``--address`` and
+  ``--runtime-env`` (``project``: :func:`tools.executor.project_runtime_env` ships the checkout).
 """
 
 from . import cli, executor

@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from .executor import EXECUTORS, check_executor
+from .executor import (
+    EXECUTORS,
+    PROJECT,
+    RUNTIME_ENV_VAR,
+    check_executor,
+    project_runtime_env,
+)
 from .external import ToolError
 
 #: Exit status of a CLI on bad input (argparse uses the same).
@@ -87,9 +95,10 @@ def require(module: str, extra: str, prog: str) -> None:
         raise SystemExit(USAGE_STATUS) from None
 
 
-def add_executor_args(parser: argparse.ArgumentParser) -> None:
-    """``--executor local|ray`` and ``--address ADDR``: where a sweep's jobs run
-    (:func:`tools.run_jobs`); check them with :func:`check_executor_args`."""
+def add_executor_args(parser: argparse.ArgumentParser, extra: str) -> None:
+    """``--executor local|ray``, ``--address ADDR`` and ``--runtime-env``: where a sweep's
+    jobs run (:func:`tools.run_jobs`) and, on Ray, in what environment (``project``: this
+    checkout with the dependencies of ``extra``); check them with :func:`check_executor_args`."""
     parser.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -104,9 +113,30 @@ def add_executor_args(parser: argparse.ArgumentParser) -> None:
         help="Ray cluster for --executor ray: auto (started with ray start on this machine), "
         "HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else a local instance)",
     )
+    parser.add_argument(
+        "--runtime-env",
+        metavar="ENV",
+        help="for --executor ray: 'project' ships this checkout to every node and pip-installs "
+        f"the {extra} extra there (a node needs only ray and virtualenv), or a Ray runtime "
+        f"environment as JSON (default: ${RUNTIME_ENV_VAR}, else each node's installed Python)",
+    )
+    parser.set_defaults(executor_extra=extra)
 
 
 def check_executor_args(args: argparse.Namespace) -> None:
     """Check ``--executor`` / ``--address`` (and Ray's presence) before any work; raises
-    :class:`ToolError` (one line, status 2 under :func:`run`)."""
+    :class:`ToolError` (one line, status 2 under :func:`run`).
+
+    ``--runtime-env`` (else :data:`RUNTIME_ENV_VAR`) is checked and left in
+    :data:`RUNTIME_ENV_VAR` for :func:`tools.executor.ray_instance`, ``project`` resolved
+    to :func:`tools.executor.project_runtime_env` of the command's extra.
+    """
+    spec = args.runtime_env
+    if spec is not None and args.executor != "ray":
+        raise ToolError("--runtime-env needs --executor ray; add --executor ray or drop it")
+    spec = (spec if spec is not None else os.environ.get(RUNTIME_ENV_VAR, "")).strip()
+    if args.executor == "ray" and spec:
+        if spec == PROJECT:
+            spec = json.dumps(project_runtime_env(args.executor_extra))
+        os.environ[RUNTIME_ENV_VAR] = spec
     check_executor(args.executor, args.address)
