@@ -40,7 +40,7 @@ from .external import ToolError
 EXECUTORS = ("local", "ray")
 #: Environment variable naming the Ray cluster when ``address`` is not given (Ray's own).
 ADDRESS_ENV = "RAY_ADDRESS"
-#: Environment variable holding a Ray runtime environment (JSON) for a remote cluster.
+#: Environment variable holding the Ray runtime environment (JSON) of a run's tasks.
 RUNTIME_ENV_VAR = "DINTMAC_RAY_RUNTIME_ENV"
 RAY_INSTALL = "pip install -e '.[cluster]'"
 #: The runtime environment that ships this checkout (:func:`project_runtime_env`).
