@@ -40,7 +40,7 @@ from . import (  # noqa: E402
 )
 from .errors import ReportError  # noqa: E402
 from .flows import TARGETS  # noqa: E402
-from .runner import Job, run_all, tool_versions  # noqa: E402
+from .runner import Job, design_jobs, run_all, tool_versions  # noqa: E402
 from .scope import DEFAULT_TARGET_LEVELS, KEY_FORMATS, default_targets  # noqa: E402
 from .toolchain import file_sha256, find_liberty  # noqa: E402
 
@@ -81,8 +81,7 @@ def build_jobs(args) -> list[Job]:
             targets = tuple(args.targets)
         else:
             targets = default_targets(point, args.targets)
-        if targets:
-            jobs.append(Job(point, targets, seeds=args.seeds, liberty=args.liberty))
+        jobs += design_jobs(point, targets, seeds=args.seeds, liberty=args.liberty)
     if not jobs:
         raise ReportError("nothing to do: no design runs on the chosen targets (see --all-targets)")
     return jobs
@@ -94,9 +93,10 @@ def cmd_report(args) -> int:
     if "osu018" in args.targets:
         find_liberty(args.liberty)  # a missing --liberty file is an error before any work
     log.info(
-        "%d designs, %d synthesis runs on %s (cache: %s)",
-        len(jobs),
+        "%d designs, %d synthesis runs in %d jobs on %s (cache: %s)",
+        len({j.point.name for j in jobs}),
         sum(len(j.targets) for j in jobs),
+        len(jobs),
         f"{args.jobs} processes"
         if args.executor == "local"
         else f"Ray ({args.address or 'local'})",

@@ -6,9 +6,10 @@ exported Verilog text (its SHA-256), the target, Booth mapping, clock gating, th
 seeds, the Liberty file's hash, the tool package versions and a hash of this package's flow
 code. Change any of them and the design is synthesized again. The exported Verilog is itself
 kept in ``<out>/work/<design>/`` and re-exported only when the generator sources (``hw/``,
-``golden/``) change (a 16 x 16 array takes ~40 s to elaborate). Jobs run on
+``golden/``) change (a 16 x 16 array takes ~40 s to elaborate). A job is one design on
+its ASIC targets, or on one FPGA target (:func:`design_jobs`). Jobs run on
 :func:`tools.run_jobs` (costliest first, with progress; the local pool or Ray); a failing
-design becomes error records and the others still run.
+job becomes error records and the others still run.
 
 A job reads the cache where it runs but never writes it: it returns its new results
 (:class:`JobOutput`) and the driver writes ``<out>/cache`` as each job finishes, with either
@@ -52,7 +53,8 @@ def generator_revision() -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One design point and the targets to run on it (the Verilog is exported once for all)."""
+    """One design point and the targets to run on it in one go (one export of the Verilog
+    serves them all; :func:`design_jobs` says which targets share a job)."""
 
     point: hw.DesignPoint
     targets: tuple[str, ...]
@@ -60,10 +62,37 @@ class Job:
     liberty: str | None = None
 
     @property
+    def name(self) -> str:
+        """The job's name in progress and logs: ``design@target[,target...]``."""
+        return f"{self.point.name}@{','.join(self.targets)}"
+
+    @property
     def cost(self) -> float:
         """Rough relative run time, to start the big jobs first."""
         fpga = sum(t in FPGA_TARGETS for t in self.targets) * self.seeds
         return self.point.macs_per_cycle * (1 + len(self.targets) + fpga)
+
+
+def design_jobs(
+    point: hw.DesignPoint, targets: tuple[str, ...], seeds: int = 3, liberty: str | None = None
+) -> list[Job]:
+    """The jobs that run ``point`` on ``targets``: the ASIC targets together (one export, one
+    job: each run is seconds to minutes), each FPGA target on its own.
+
+    An FPGA run of a large array is the longest unit of a sweep (one nextpnr seed of a 16 x 16
+    array on the ECP5 without DSPs takes ~15 min), so one job per FPGA target lets a cluster
+    run a design's targets side by side and lets an interrupted sweep keep each finished
+    target (the driver writes the cache per job). Each of those jobs exports the Verilog
+    where it runs, unless a job before it on the same file system already did (an FPGA
+    target's export is small next to its nextpnr runs). The records keep ``targets``' order.
+    """
+    groups: list[list[str]] = []
+    for t in targets:
+        if t in FPGA_TARGETS or not groups or groups[-1][-1] in FPGA_TARGETS:
+            groups.append([t])
+        else:
+            groups[-1].append(t)
+    return [Job(point, tuple(g), seeds, liberty) for g in groups]
 
 
 def tool_versions(targets) -> dict[str, str]:
@@ -224,8 +253,8 @@ def run_all(
     tool_versions(all_targets)
     if "osu018" in all_targets:
         find_liberty(jobs[0].liberty)
-    pool_jobs = [tools.Job(j.point.name, functools.partial(run_job, j, out), j.cost) for j in jobs]
-    by_name = {j.point.name: j for j in jobs}
+    pool_jobs = [tools.Job(j.name, functools.partial(run_job, j, out), j.cost) for j in jobs]
+    by_name = {j.name: j for j in jobs}
     results = tools.run_jobs(
         pool_jobs,
         workers,

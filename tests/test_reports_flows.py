@@ -295,3 +295,35 @@ def test_nextpnr_timeout_grows_with_the_unit():
     assert fpga.nextpnr_timeout(1271) == fpga.NEXTPNR_TIMEOUT_S
     assert fpga.nextpnr_timeout(53000) > 2 * 15 * 60
     assert fpga.nextpnr_timeout(20000) < fpga.nextpnr_timeout(40000)
+
+
+def test_a_design_runs_its_asic_targets_in_one_job_and_each_fpga_target_in_its_own():
+    point = hw.DesignPoint("mac", "dint4", "shiftadd")
+    order = ("ice40", "cmos", "osu018", "ecp5", "ecp5_nodsp")
+    jobs = runner.design_jobs(point, order, seeds=2)
+    assert [j.targets for j in jobs] == [
+        ("ice40",),
+        ("cmos", "osu018"),
+        ("ecp5",),
+        ("ecp5_nodsp",),
+    ]
+    assert len({j.name for j in jobs}) == len(jobs)  # the pool's job names are unique
+    assert all(j.point == point and j.seeds == 2 for j in jobs)
+
+
+def test_split_jobs_keep_the_record_order_and_the_driver_caches_each(tmp_path, monkeypatch):
+    point = hw.DesignPoint("mul", "dint4", "shiftadd")
+    ran = []
+
+    def fake_flow(target, verilog, top, work, **kw):
+        ran.append(target)
+        return flows.FlowResult(target, top, float(len(ran)), "u", {}, {})
+
+    monkeypatch.setattr(runner, "run_flow", fake_flow)
+    jobs = runner.design_jobs(point, ("cmos", "ice40"), seeds=1)
+    first = runner.run_all(jobs, tmp_path, workers=1)
+    assert [r["target"] for r in first] == ["cmos", "ice40"] and sorted(ran) == ["cmos", "ice40"]
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # one entry per finished job
+    again = runner.run_all(jobs, tmp_path, workers=1)
+    assert len(ran) == 2 and all(r["cached"] for r in again)
+    assert [r["result"] for r in again] == [r["result"] for r in first]
