@@ -1,4 +1,5 @@
-"""``python -m reports [report|baseline] ...``: the synthesis report and its committed baselines.
+"""``python -m reports [report|baseline|compare] ...``: the synthesis report, its committed
+baselines, and the comparison of two reports.
 
 ``python -m reports`` (same as ``python -m reports report``) builds the full default report:
 every level and size of :func:`hw.report_points` on the targets
@@ -7,6 +8,8 @@ every level and size of :func:`hw.report_points` on the targets
 targets it also runs the gate-level energy per MAC of :mod:`reports.energyruns` (cached in
 ``build/reports/energy-cache``; ``--no-energy`` skips it). ``python -m reports baseline``
 re-synthesizes the small baseline set and rewrites ``reports/baselines.json``.
+``python -m reports compare A B`` says whether two reports hold the same results
+(:mod:`reports.compare`; exit status 1 if not).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import hw  # noqa: E402
 
 from . import (  # noqa: E402
     baselines,
+    compare,
     energy,
     energyruns,
     energytables,
@@ -171,6 +175,12 @@ def cmd_baseline(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    c = compare.compare(compare.load_rows(args.a), compare.load_rows(args.b))
+    print(compare.render(c, args.a, args.b))
+    return 0 if c.same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """The CLI; bad input is one line ``error: ...`` and exit status 2 (``--debug``: traceback)."""
     return tools.cli.run(_main, argv, errors=(ValueError, tools.ToolError, OSError))
@@ -227,6 +237,12 @@ def _main(argv: list[str]) -> int:
     b = sub.add_parser("baseline", help="re-synthesize the baseline set; rewrite baselines.json")
     b.add_argument("--output", default=str(baselines.BASELINES_PATH))
     b.add_argument("--liberty", help="Liberty file (default: OSU018)")
+    c = sub.add_parser(
+        "compare",
+        help="do two reports hold the same results? (rows by design and target; exit 1 if not)",
+    )
+    c.add_argument("a", metavar="A", help="a report directory (or its report.json)")
+    c.add_argument("b", metavar="B", help="the report to compare it with")
     args = parser.parse_args(argv)
     args.command_line = "python -m reports " + " ".join(shlex.quote(a) for a in argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -235,6 +251,8 @@ def _main(argv: list[str]) -> int:
             raise tools.cli.CliError("--jobs and --seeds must be >= 1; give a positive count")
         tools.cli.check_executor_args(args)
         return cmd_report(args)
+    if args.command == "compare":
+        return cmd_compare(args)
     return cmd_baseline(args)
 
 
