@@ -6,10 +6,10 @@ import copy
 import json
 
 import pytest
+from reports_records import RECORDS
 
 import reports.__main__ as reports_cli
 from reports import compare, render
-from tests.reports_records import RECORDS
 
 
 def _report(path, records):
