@@ -20,7 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tools import ToolError
+from tools import ToolError, ToolTimeout
 
 from .errors import ReportError
 from .hierarchy import category_of, norm, rollup, stat_tree
@@ -92,19 +92,24 @@ def _cells(stat: dict[str, dict], weight):
     return out
 
 
-#: Seconds one nextpnr seed may take (a 4 x 4 array routes in ~10 s). nextpnr-ice40 0.11's
+#: CPU seconds one nextpnr seed may use (a 4 x 4 array routes in ~10 s). nextpnr-ice40 0.11's
 #: default router (router1) was seen to loop for over 15 min on some lean 4 x 4 arrays with
 #: ~1,000 overused wires that never cleared, where router2 routes the same netlist in 4 s:
-#: a seed that times out is retried with router2 (the report's ``extra`` names such seeds).
-#: Large units get longer (:func:`nextpnr_timeout`): one seed of a 16 x 16 INT8 array on the
-#: ECP5-85 without DSPs (~53,000 LUT4s) took 15 min (router1 9 min) on this 2-core machine.
+#: a seed that runs out of time is retried with router2 (the report's ``extra`` names such
+#: seeds). Large units get longer (:func:`nextpnr_timeout`): one seed of a 16 x 16 INT8 array
+#: on the ECP5-85 without DSPs (~53,000 LUT4s) took 15 min (router1 9 min) on this idle
+#: 2-core machine. The limit is CPU time, not wall-clock time, because it decides the result
+#: (router1's fmax or router2's): under load a seed takes 2-4x longer on the clock, and a
+#: wall-clock limit would give a busy machine other fmax than an idle one or a cluster node.
 NEXTPNR_TIMEOUT_S = 300
+#: Wall-clock seconds per CPU second allowed, only so that a hung nextpnr still ends.
+NEXTPNR_WALL_FACTOR = 8
 #: LUT4s of the unit per :data:`NEXTPNR_TIMEOUT_S` of time allowed (about 3.5x that seed).
 NEXTPNR_TIMEOUT_LUTS = 5000
 
 
 def nextpnr_timeout(luts: float) -> float:
-    """Seconds one nextpnr seed may take on a unit of ``luts`` LUT4s (at least
+    """CPU seconds one nextpnr seed may use on a unit of ``luts`` LUT4s (at least
     :data:`NEXTPNR_TIMEOUT_S`, more in proportion above :data:`NEXTPNR_TIMEOUT_LUTS`)."""
     return NEXTPNR_TIMEOUT_S * max(1.0, luts / NEXTPNR_TIMEOUT_LUTS)
 
@@ -129,7 +134,8 @@ def run_nextpnr(
 ) -> float | None:
     """Place and route ``workdir/netlist.json`` with one seed (and ``router``, default
     nextpnr's); the achieved fmax (MHz), or None when it did not finish within ``timeout``
-    seconds. :class:`DoesNotFit` when the device is too small."""
+    CPU seconds (or :data:`NEXTPNR_WALL_FACTOR` times that on the clock). :class:`DoesNotFit`
+    when the device is too small."""
     tool, device = NEXTPNR[target]
     args = [*device, "--json", "netlist.json", "--report", f"pnr_{seed}.json"]
     args += ["--seed", str(seed), "--freq", str(NEXTPNR_FREQ_MHZ[target])]
@@ -140,11 +146,12 @@ def run_nextpnr(
             [*args, "--timing-allow-fail", "--quiet"],
             workdir,
             f"pnr_{seed}.log",
-            timeout=timeout,
+            timeout=timeout * NEXTPNR_WALL_FACTOR,
+            cpu_limit=timeout,
         )
-    except ToolError as e:
-        if "timed out" in str(e):
-            return None
+    except ToolTimeout:
+        return None
+    except ToolError:
         log = workdir / f"pnr_{seed}.log"
         full = _NO_BELS.search(log.read_text(errors="replace")) if log.is_file() else None
         if full:
@@ -212,7 +219,8 @@ def fpga_flow(
     if not fmax and "no_fit" not in extra:
         raise ToolError(
             f"nextpnr ({target}) did not finish any of seeds 1..{seeds} within "
-            f"{limit:.0f} s each, with either router; see the pnr_*.log files in {workdir}"
+            f"{limit:.0f} s of CPU time each, with either router; see the pnr_*.log files in "
+            f"{workdir}"
         )
     (workdir / "netlist.json").unlink()
     tool = NEXTPNR[target][0]

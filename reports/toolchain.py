@@ -30,10 +30,20 @@ def tool_version(name: str) -> str:
     return tools.tool_version(name, INSTALL)
 
 
-def run_tool(name: str, args: list[str], cwd: Path, log_name: str, timeout: float = 3600) -> None:
+def run_tool(
+    name: str,
+    args: list[str],
+    cwd: Path,
+    log_name: str,
+    timeout: float = 3600,
+    cpu_limit: float | None = None,
+) -> None:
     """Run ``name args`` in ``cwd`` (the yowasp tools see relative paths only), its output
-    into ``cwd/log_name``; :class:`tools.ToolError` when it fails."""
-    tools.run_tool(name, args, install=INSTALL, cwd=cwd, log=log_name, timeout=timeout)
+    into ``cwd/log_name``; :class:`tools.ToolError` when it fails, :class:`tools.ToolTimeout`
+    past ``timeout`` (wall clock) or ``cpu_limit`` (CPU seconds: :func:`tools.run_tool`)."""
+    tools.run_tool(
+        name, args, install=INSTALL, cwd=cwd, log=log_name, timeout=timeout, cpu_limit=cpu_limit
+    )
 
 
 def run_yosys(script: str, cwd: Path, name: str = "synth") -> None:

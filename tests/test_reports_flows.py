@@ -248,7 +248,7 @@ def test_run_flow_rejects_unknown_target(tmp_path):
 def _fake_nextpnr(message: str, calls: list):
     """A stand-in for nextpnr's run_tool: writes ``message`` into the log, then fails."""
 
-    def run(tool, args, cwd, log, timeout):
+    def run(tool, args, cwd, log, timeout, cpu_limit):
         calls.append(args[args.index("--seed") + 1])
         (cwd / log).write_text(f"Warning: No PCF file specified\nERROR: {message}\n")
         raise tools.ToolError(f"{tool} failed (exit 255); see {cwd / log}")
@@ -270,6 +270,19 @@ def test_nextpnr_out_of_cells_is_does_not_fit(tmp_path, monkeypatch):
     with pytest.raises(tools.ToolError, match="failed") as e:
         fpga.run_nextpnr(tmp_path, "ice40", 1)
     assert not isinstance(e.value, fpga.DoesNotFit)
+
+
+def test_a_nextpnr_seed_out_of_cpu_time_is_no_fmax_not_a_failure(tmp_path, monkeypatch):
+    limits = []
+
+    def run(tool, args, cwd, log, timeout, cpu_limit):
+        limits.append((timeout, cpu_limit))
+        raise tools.ToolTimeout(f"{tool} used up its {cpu_limit:.0f} s of CPU time")
+
+    monkeypatch.setattr(fpga, "run_tool", run)
+    assert fpga.run_nextpnr(tmp_path, "ecp5", 1, timeout=600) is None
+    # the limit that decides the result is CPU time; the clock only ends a hung tool
+    assert limits == [(600 * fpga.NEXTPNR_WALL_FACTOR, 600)]
 
 
 def test_a_unit_too_large_for_the_device_keeps_its_counts(tmp_path, monkeypatch):

@@ -104,6 +104,23 @@ def test_run_tool_failure_names_the_tool_status_and_log(tmp_path):
     assert ok.stdout.strip() == "42"
 
 
+def _python(code: str, **kw):
+    return tools.run_tool("python", ["-c", code], install="-", exe=sys.executable, **kw)
+
+
+def test_run_tool_limits_cpu_time_not_time_on_the_clock(tmp_path):
+    # a tool that computes runs out of its CPU time, with its log named
+    with pytest.raises(tools.ToolTimeout, match=r"python used up its 1 s of CPU time; log: "):
+        _python("while True: pass", cpu_limit=1, cwd=tmp_path, log="spin.log", timeout=60)
+    # one that waits (as a tool on a busy machine does) is not stopped by its CPU limit
+    done = _python("import time; time.sleep(1.5); print('done')", cpu_limit=1, timeout=60)
+    assert done.stdout.strip() == "done"
+    # the wall-clock limit still ends a tool that hangs
+    with pytest.raises(tools.ToolTimeout, match=r"python timed out after 1 s"):
+        _python("import time; time.sleep(30)", timeout=1)
+    assert issubclass(tools.ToolTimeout, ToolError)
+
+
 def test_debian_file_prefers_the_cache_then_explains(monkeypatch, tmp_path):
     monkeypatch.setenv("DINTMAC_CACHE", str(tmp_path))
     spec = DebianFile("no-such-package-xyz", "usr/share/xyz/data.txt")

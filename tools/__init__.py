@@ -21,7 +21,7 @@ Used by ``hw``, ``sim``, ``quant`` and ``reports``; depends on nothing of ours.
 
 from . import cli, executor
 from .debian import DebianFile, debian_file
-from .external import ToolError, find_tool, run_tool, tool_version
+from .external import ToolError, ToolTimeout, find_tool, run_tool, tool_version
 from .files import (
     CACHE_ENV,
     atomic_write,
@@ -38,6 +38,7 @@ __all__ = [
     "DebianFile",
     "Job",
     "ToolError",
+    "ToolTimeout",
     "atomic_write",
     "cli",
     "executor",
