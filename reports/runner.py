@@ -21,13 +21,21 @@ for all of them). Scratch files (the exported Verilog, the flow logs and netlist
 share the output directory, that is the driver's ``<out>``; on nodes without a shared file
 system they stay on the node (and so does the module cache), and only the cache and the
 report are the driver's.
+
+The driver also notes each design's Verilog hash in ``<out>/verilog/<design>.json``
+(with the generator revision it came from), so that a later run finds the cached targets
+itself, without exporting: it runs only the targets that are not cached, and a sweep that is
+all cached starts no job at all (so a resumed sweep, or one on nodes that do not share
+``<out>``, does not redo finished work).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +48,8 @@ from tools import ToolError
 from .flows import run_flow
 from .fpga import FPGA_TARGETS, NEXTPNR
 from .toolchain import YOSYS, file_sha256, find_liberty, flow_revision, tool_version
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -171,11 +181,30 @@ def record(point: hw.DesignPoint, target: str, **fields) -> dict:
 
 @dataclass(frozen=True)
 class JobOutput:
-    """What a job returns to the driver: its records, and the new cache entries (key ->
-    result) the driver writes."""
+    """What a job returns to the driver: its records, the new cache entries (key -> result)
+    the driver writes, and the SHA-256 of the Verilog it ran ("" if it failed first)."""
 
     records: list[dict]
     cache: dict[str, dict]
+    verilog_sha: str = ""
+
+
+@functools.cache
+def liberty_sha(liberty: str | None) -> str:
+    """SHA-256 of the Liberty file ``liberty`` names (default: OSU018), for the cache keys."""
+    return file_sha256(find_liberty(liberty))
+
+
+def job_key(job: Job, target: str, verilog_sha: str) -> str:
+    """The cache key of ``job``'s design on ``target``, its Verilog hashing to ``verilog_sha``."""
+    lib_sha = liberty_sha(job.liberty) if target == "osu018" else ""
+    return cache_key(verilog_sha, job.point, target, job.seeds, lib_sha)
+
+
+def cached_result(out: Path, key: str) -> dict | None:
+    """The result cached in ``out/cache`` under ``key``, if any."""
+    path = out / "cache" / f"{key}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def run_job(job: Job, out: Path) -> JobOutput:
@@ -183,19 +212,14 @@ def run_job(job: Job, out: Path) -> JobOutput:
     target whose flow fails gets an error record; the other targets still run)."""
     point = job.point
     work = out / "work" / point.name
-    lib_sha = ""
-    if "osu018" in job.targets:
-        lib_sha = file_sha256(find_liberty(job.liberty))
     verilog, top, export_s = export_cached(point, work)
     verilog_sha = file_sha256(verilog)
     records, fresh = [], {}
     for target in job.targets:
-        key = cache_key(verilog_sha, point, target, job.seeds, lib_sha)
-        cached = out / "cache" / f"{key}.json"
-        hit = cached.is_file()
-        if hit:
-            result = json.loads(cached.read_text())
-        else:
+        key = job_key(job, target, verilog_sha)
+        result = cached_result(out, key)
+        hit = result is not None
+        if not hit:
             try:
                 res = run_flow(
                     target,
@@ -216,7 +240,7 @@ def run_job(job: Job, out: Path) -> JobOutput:
             res.extra["verilog_sha256"] = verilog_sha
             result = fresh[key] = res.to_json()
         records.append(record(point, target, cached=hit, result=result))
-    return JobOutput(records, fresh)
+    return JobOutput(records, fresh, verilog_sha)
 
 
 def failed_records(job: Job, exc: BaseException) -> JobOutput:
@@ -226,10 +250,37 @@ def failed_records(job: Job, exc: BaseException) -> JobOutput:
     )
 
 
-def write_cache(out: Path, output: JobOutput) -> None:
-    """Write a finished job's new results into ``out/cache`` (in the driver)."""
+def write_cache(out: Path, job: Job, output: JobOutput) -> None:
+    """Write a finished job's new results into ``out/cache``, and note its Verilog's hash
+    (:func:`known_verilog`), in the driver."""
     for key, result in output.cache.items():
         tools.atomic_write(out / "cache" / f"{key}.json", json.dumps(result, indent=1))
+    if output.verilog_sha:
+        entry = {"generator": generator_revision(), "sha256": output.verilog_sha}
+        tools.atomic_write(out / "verilog" / f"{job.point.name}.json", json.dumps(entry))
+
+
+def known_verilog(out: Path, point: hw.DesignPoint) -> str | None:
+    """The SHA-256 of ``point``'s Verilog as a job of an earlier run reported it, if the
+    generator sources have not changed since (else None: a job must export it)."""
+    path = out / "verilog" / f"{point.name}.json"
+    if not path.is_file():
+        return None
+    entry = json.loads(path.read_text())
+    return entry["sha256"] if entry["generator"] == generator_revision() else None
+
+
+def split_cached(out: Path, job: Job) -> tuple[dict[str, dict], Job | None]:
+    """``job``'s targets whose results the driver finds in ``out/cache`` (target -> result),
+    and a job for the other targets (None if there are none)."""
+    sha = known_verilog(out, job.point)
+    hits = {}
+    for target in job.targets if sha else ():
+        result = cached_result(out, job_key(job, target, sha))
+        if result is not None:
+            hits[target] = result
+    rest = tuple(t for t in job.targets if t not in hits)
+    return hits, dataclasses.replace(job, targets=rest) if rest else None
 
 
 def run_all(
@@ -242,8 +293,9 @@ def run_all(
     """Run every job (costliest first) on ``workers`` processes, or on Ray (``executor``,
     ``address``: see :func:`tools.run_jobs`); records in job order.
 
-    A failing job is logged with its error and reported in the records as ``error``; the
-    others still run.
+    Targets the driver finds cached (:func:`split_cached`) are not run again: only a job of
+    the remaining targets goes to the pool. A failing job is logged with its error and
+    reported in the records as ``error``; the others still run.
     """
     # Absolute: a Ray worker may not start in this process's directory.
     out = Path(out).resolve()
@@ -253,15 +305,32 @@ def run_all(
     tool_versions(all_targets)
     if "osu018" in all_targets:
         find_liberty(jobs[0].liberty)
-    pool_jobs = [tools.Job(j.name, functools.partial(run_job, j, out), j.cost) for j in jobs]
-    by_name = {j.name: j for j in jobs}
-    results = tools.run_jobs(
-        pool_jobs,
-        workers,
-        on_error=lambda pool_job, exc: failed_records(by_name[pool_job.name], exc),
-        on_done=lambda pool_job, output: write_cache(out, output),
-        desc="synthesis",
-        executor=executor,
-        address=address,
+    plans = [(job, *split_cached(out, job)) for job in jobs]
+    to_run = [rest for _, _, rest in plans if rest is not None]
+    log.info(
+        "%d of %d synthesis runs from the cache; %d jobs to run",
+        sum(len(hits) for _, hits, _ in plans),
+        sum(len(j.targets) for j in jobs),
+        len(to_run),
     )
-    return [r for output in results for r in output.records]
+    outputs = {}
+    if to_run:
+        by_name = {j.name: j for j in to_run}
+        results = tools.run_jobs(
+            [tools.Job(j.name, functools.partial(run_job, j, out), j.cost) for j in to_run],
+            workers,
+            on_error=lambda pool_job, exc: failed_records(by_name[pool_job.name], exc),
+            on_done=lambda pool_job, output: write_cache(out, by_name[pool_job.name], output),
+            desc="synthesis",
+            executor=executor,
+            address=address,
+        )
+        outputs = {j.name: output for j, output in zip(to_run, results, strict=True)}
+    records = []
+    for job, hits, rest in plans:
+        ran = {r["target"]: r for r in outputs[rest.name].records} if rest else {}
+        for t in job.targets:
+            records.append(
+                record(job.point, t, cached=True, result=hits[t]) if t in hits else ran[t]
+            )
+    return records

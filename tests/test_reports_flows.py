@@ -340,3 +340,62 @@ def test_split_jobs_keep_the_record_order_and_the_driver_caches_each(tmp_path, m
     again = runner.run_all(jobs, tmp_path, workers=1)
     assert len(ran) == 2 and all(r["cached"] for r in again)
     assert [r["result"] for r in again] == [r["result"] for r in first]
+
+
+def _counting_flows(monkeypatch):
+    """Stand-in flows that log what runs: ``calls`` gets ``("verilog", design)`` each time a
+    job asks for the design's Verilog (once per job) and ``(target, design)`` per flow."""
+    calls = []
+    export = runner.export_cached
+
+    def fake_export(point, work):
+        calls.append(("verilog", point.name))
+        return export(point, work)
+
+    def fake_flow(target, verilog, top, work, **kw):
+        calls.append((target, top))
+        return flows.FlowResult(target, top, float(len(calls)), "u", {}, {})
+
+    monkeypatch.setattr(runner, "export_cached", fake_export)
+    monkeypatch.setattr(runner, "run_flow", fake_flow)
+    return calls
+
+
+def test_the_driver_takes_cached_targets_itself_and_runs_only_the_others(tmp_path, monkeypatch):
+    """A resumed sweep: the driver knows each design's Verilog hash from the first run, so
+    it neither exports nor submits a job for what is cached; a target not yet run still
+    runs, and the records keep the target order."""
+    calls = _counting_flows(monkeypatch)
+    liberty = tmp_path / "cells.lib"
+    liberty.write_text("library (x) {}\n")
+    point = hw.DesignPoint("mul", "dint4", "shiftadd")
+    first = runner.run_all(runner.design_jobs(point, ("cmos",), 1, str(liberty)), tmp_path, 1)
+    assert calls == [("verilog", point.name), ("cmos", point.name)]
+    assert (tmp_path / "verilog" / f"{point.name}.json").is_file()
+    calls.clear()
+    jobs = runner.design_jobs(point, ("cmos", "osu018", "ice40"), 1, str(liberty))
+    second = runner.run_all(jobs, tmp_path, 1)
+    verilog = ("verilog", point.name)
+    assert sorted(calls) == sorted(
+        [verilog, ("osu018", point.name), verilog, ("ice40", point.name)]
+    )
+    assert [r["target"] for r in second] == ["cmos", "osu018", "ice40"]
+    assert [r["cached"] for r in second] == [True, False, False]
+    assert second[0]["result"] == first[0]["result"]
+    calls.clear()
+    third = runner.run_all(jobs, tmp_path, 1)
+    assert calls == []  # all cached: no job, no Verilog
+    assert [r["result"] for r in third] == [r["result"] for r in second]
+
+
+def test_the_driver_does_not_trust_a_verilog_hash_from_other_generator_sources(
+    tmp_path, monkeypatch
+):
+    calls = _counting_flows(monkeypatch)
+    point = hw.DesignPoint("mul", "dint4", "shiftadd")
+    jobs = runner.design_jobs(point, ("cmos",), 1)
+    runner.run_all(jobs, tmp_path, 1)
+    monkeypatch.setattr(runner, "generator_revision", lambda: "changed")
+    calls.clear()
+    assert runner.run_all(jobs, tmp_path, 1)[0]["cached"]  # the job finds the cache itself
+    assert calls == [("verilog", point.name)]  # so a job ran
