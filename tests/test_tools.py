@@ -159,3 +159,19 @@ def test_run_jobs_keeps_order_and_failures(workers):
     assert sorted(seen) == sorted(j.name for j in jobs)
     if workers == 1:  # in-process: the costliest job runs first
         assert seen == ["broken", "j4", "j3", "j2", "j1", "j0"]
+
+
+def _nap():
+    import time
+
+    time.sleep(0.3)  # longer than tqdm's 0.1 s between refreshes
+
+
+def test_progress_counts_jobs_and_weights_the_time_left_by_cost(capsys):
+    jobs = [Job("big", _nap, cost=9), Job("small", _nap, cost=1)]
+    assert tools.pool.job_weights(jobs) == [9.0, 1.0]
+    assert tools.pool.job_weights([*jobs, Job("unknown", _nap)]) == [1.0, 1.0, 1.0]
+    tools.run_jobs(jobs, 1, on_error=lambda job, exc: None, desc="sweep")
+    shown = capsys.readouterr().err.replace("\r", "\n")
+    assert "sweep:  90%" in shown and "1/2 jobs, big" in shown  # the big job is 90% of it
+    assert "sweep: 100%" in shown and "2/2 jobs, small" in shown

@@ -29,12 +29,38 @@ class Job:
     cost: float = 0.0
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    try:
+def job_weights(jobs: Sequence[Job]) -> list[float]:
+    """How much of the work each job is, for the estimated time left: its cost hint, or 1
+    each when any job has none (a sweep's jobs differ by 100x and more, and the costliest
+    run first, so counting jobs would misjudge it)."""
+    if all(j.cost > 0 for j in jobs):
+        return [float(j.cost) for j in jobs]
+    return [1.0] * len(jobs)
+
+
+class _Progress:
+    """A tqdm bar of jobs done / total whose percentage and time left are weighted by
+    :func:`job_weights`."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
+
+    def __init__(self, jobs: Sequence[Job], desc: str, enabled: bool):
         from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a base dependency
-        return None
-    return tqdm(total=total, desc=desc, unit="job", disable=not enabled)
+
+        self.weight = dict(zip((j.name for j in jobs), job_weights(jobs), strict=True))
+        self.done, self.total = 0, len(jobs)
+        self.bar = tqdm(
+            total=sum(self.weight.values()), desc=desc, bar_format=self.FORMAT, disable=not enabled
+        )
+        self.bar.set_postfix_str(f"0/{self.total} jobs", refresh=False)
+
+    def finished(self, job: Job) -> None:
+        self.done += 1
+        self.bar.set_postfix_str(f"{self.done}/{self.total} jobs, {job.name}", refresh=False)
+        self.bar.update(self.weight[job.name])
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def run_jobs(
@@ -52,7 +78,8 @@ def run_jobs(
 
     ``on_error(job, exc)`` turns a failing job into its result (it is logged too);
     ``on_done(job, result)`` is called in this process as each job finishes. Progress is a
-    tqdm bar of jobs done / total with the estimated time left.
+    tqdm bar of jobs done / total with the estimated time left, which weights each job by its
+    cost hint (:func:`job_weights`).
 
     ``executor="ray"`` runs each job as a Ray task (:mod:`tools.executor`): on the cluster at
     ``address`` (``"auto"``, ``HOST:PORT``; default ``RAY_ADDRESS``), or on a local instance
@@ -65,7 +92,7 @@ def run_jobs(
         raise ValueError("run_jobs: job names must be unique")
     results: dict[str, Any] = {}
     order = sorted(jobs, key=lambda j: -j.cost)
-    bar = _progress(len(jobs), desc, progress)
+    bar = _Progress(jobs, desc, progress)
 
     def finish(job: Job, get: Callable[[], Any]) -> None:
         try:
@@ -75,9 +102,7 @@ def run_jobs(
             results[job.name] = on_error(job, e)
         if on_done is not None:
             on_done(job, results[job.name])
-        if bar is not None:
-            bar.set_postfix_str(job.name, refresh=False)
-            bar.update()
+        bar.finished(job)
 
     try:
         if executor == "ray":
@@ -92,6 +117,5 @@ def run_jobs(
                 for fut in concurrent.futures.as_completed(futures):
                     finish(futures[fut], fut.result)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return [results[j.name] for j in jobs]
