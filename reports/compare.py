@@ -32,7 +32,9 @@ def load_rows(path: str | Path) -> dict[tuple[str, str], dict]:
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise ReportError(f"{path} is not a report.json of python -m reports ({e})") from None
     out = {}
-    for r in rows:
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not {"design", "target"} <= r.keys():
+            raise ReportError(f"{path}: row {i} has no design and target; is it a report.json?")
         key = (r["design"], r["target"])
         if key in out:
             raise ReportError(f"{path}: {key[0]} on {key[1]} is in the report twice")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from reports_records import RECORDS
@@ -54,3 +58,24 @@ def test_a_missing_or_broken_report_is_one_error(tmp_path, capsys):
     (tmp_path / "report.json").write_text(json.dumps({"rows": [row, row]}))
     with pytest.raises(compare.ReportError, match="twice"):
         compare.load_rows(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({"rows": [row, {"design": "x"}]}))
+    assert reports_cli.main(["compare", str(tmp_path), str(tmp_path)]) == 2
+    assert "row 1 has no design and target" in capsys.readouterr().err
+
+
+def test_compare_piped_into_head_ends_quietly(tmp_path):
+    """``compare A B | head -1``: the reader stops early; no traceback, no error line."""
+    changed = copy.deepcopy(RECORDS)
+    for r in changed:
+        r["result"]["area"] += 1.0
+    a, b = _report(tmp_path / "a", RECORDS), _report(tmp_path / "b", changed)
+    cmd = [sys.executable, "-c", "import sys, reports.__main__ as m; sys.exit(m.main())"]
+    proc = subprocess.Popen(
+        [*cmd, "compare", str(a), str(b)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
+    proc.stdout.close()  # the reader is gone before the first line
+    assert proc.wait(timeout=120) == 1
+    assert proc.stderr.read().decode() == ""

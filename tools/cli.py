@@ -67,12 +67,19 @@ def run(
 ) -> int:
     """Run ``body(argv)``; a :class:`CliError` or one of ``errors`` becomes one line and
     status 2 (with ``--debug`` in argv, the traceback instead). ``--debug`` is removed
-    before ``body`` sees the arguments."""
+    before ``body`` sees the arguments. Output piped into a reader that stops early
+    (``| head``) ends the command quietly, with status 1."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
         status = body(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # Nothing more can be shown; point stdout at /dev/null so that Python's own flush at
+        # exit does not complain about the closed pipe either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (CliError, *errors) as e:
         if debug:
             raise
