@@ -17,6 +17,7 @@ into one line naming the extra to install.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -78,7 +79,8 @@ def run(
     except BrokenPipeError:
         # Nothing more can be shown; point stdout at /dev/null so that Python's own flush at
         # exit does not complain about the closed pipe either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):  # stdout may not be a file
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (CliError, *errors) as e:
         if debug:
