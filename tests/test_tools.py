@@ -173,5 +173,6 @@ def test_progress_counts_jobs_and_weights_the_time_left_by_cost(capsys):
     assert tools.pool.job_weights([*jobs, Job("unknown", _nap)]) == [1.0, 1.0, 1.0]
     tools.run_jobs(jobs, 1, on_error=lambda job, exc: None, desc="sweep")
     shown = capsys.readouterr().err.replace("\r", "\n")
-    assert "sweep:  90%" in shown and "1/2 jobs, big" in shown  # the big job is 90% of it
-    assert "sweep: 100%" in shown and "2/2 jobs, small" in shown
+    assert "sweep:  90%" in shown and ", 1/2 jobs, big]" in shown  # the big job is 90% of it
+    assert "sweep: 100%" in shown and ", 2/2 jobs, small]" in shown
+    assert "| ," not in shown  # tqdm's ", " before the postfix follows the times

@@ -42,7 +42,7 @@ class _Progress:
     """A tqdm bar of jobs done / total whose percentage and time left are weighted by
     :func:`job_weights`."""
 
-    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
 
     def __init__(self, jobs: Sequence[Job], desc: str, enabled: bool):
         from tqdm import tqdm
@@ -50,9 +50,12 @@ class _Progress:
         self.weight = dict(zip((j.name for j in jobs), job_weights(jobs), strict=True))
         self.done, self.total = 0, len(jobs)
         self.bar = tqdm(
-            total=sum(self.weight.values()), desc=desc, bar_format=self.FORMAT, disable=not enabled
+            total=sum(self.weight.values()),
+            desc=desc,
+            bar_format=self.FORMAT,
+            postfix=f"0/{self.total} jobs",
+            disable=not enabled,
         )
-        self.bar.set_postfix_str(f"0/{self.total} jobs", refresh=False)
 
     def finished(self, job: Job) -> None:
         self.done += 1
