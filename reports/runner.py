@@ -201,9 +201,19 @@ def job_key(job: Job, target: str, verilog_sha: str) -> str:
     return cache_key(verilog_sha, job.point, target, job.seeds, lib_sha)
 
 
+def cache_path(out: Path, key: str) -> Path:
+    """Where the driver keeps the result of cache key ``key``."""
+    return out / "cache" / f"{key}.json"
+
+
+def verilog_note(out: Path, point: hw.DesignPoint) -> Path:
+    """Where the driver notes ``point``'s Verilog hash (:func:`known_verilog`)."""
+    return out / "verilog" / f"{point.name}.json"
+
+
 def cached_result(out: Path, key: str) -> dict | None:
     """The result cached in ``out/cache`` under ``key``, if any."""
-    path = out / "cache" / f"{key}.json"
+    path = cache_path(out, key)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -254,16 +264,16 @@ def write_cache(out: Path, job: Job, output: JobOutput) -> None:
     """Write a finished job's new results into ``out/cache``, and note its Verilog's hash
     (:func:`known_verilog`), in the driver."""
     for key, result in output.cache.items():
-        tools.atomic_write(out / "cache" / f"{key}.json", json.dumps(result, indent=1))
+        tools.atomic_write(cache_path(out, key), json.dumps(result, indent=1))
     if output.verilog_sha:
         entry = {"generator": generator_revision(), "sha256": output.verilog_sha}
-        tools.atomic_write(out / "verilog" / f"{job.point.name}.json", json.dumps(entry))
+        tools.atomic_write(verilog_note(out, job.point), json.dumps(entry))
 
 
 def known_verilog(out: Path, point: hw.DesignPoint) -> str | None:
     """The SHA-256 of ``point``'s Verilog as a job of an earlier run reported it, if the
     generator sources have not changed since (else None: a job must export it)."""
-    path = out / "verilog" / f"{point.name}.json"
+    path = verilog_note(out, point)
     if not path.is_file():
         return None
     entry = json.loads(path.read_text())
