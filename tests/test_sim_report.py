@@ -128,6 +128,11 @@ def test_formal_proves_the_registry_macs():
         "formal-mac-int8-mul",
         "formal-mac-int8-shiftadd",
     ]
+    # Proofs run in parallel: each point works in a directory of its own (two points of one
+    # format and style, such as two accumulator widths, once overwrote each other's mac.v).
+    assert len({(p.weight_format, p.style) for p in points}) < len(points)
+    dirs = {formal.proof_dir(p, "b") for p in points}
+    assert len(dirs) == len(points)
 
 
 def test_formal_counterexample_message():
