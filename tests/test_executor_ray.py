@@ -65,18 +65,21 @@ with tools.executor.ray_instance(2) as ray:
     seen = []
     out = tools.run_jobs(pool_jobs(), 2, on_error=on_error, progress=False, executor="ray",
                          on_done=lambda job, r: seen.append(job.name))
+    import contextlib, io
     import reports.__main__ as reports_cli
     import sim.__main__ as sim_cli
-    status = {
-        "reports": reports_cli.main(
-            ["--executor", "ray", *REPORT_ARGS, "--out", str(work / "reports-ray")]),
-        "sim": sim_cli.main(
-            ["--executor", "ray", *SIM_ARGS, "--build-dir", str(work / "sim")]),
-    }
+    status, printed = {}, {}
+    for name, cli, args in (
+        ("reports", reports_cli, [*REPORT_ARGS, "--out", str(work / "reports-ray")]),
+        ("sim", sim_cli, [*SIM_ARGS, "--build-dir", str(work / "sim")]),
+    ):
+        with contextlib.redirect_stdout(io.StringIO()) as text:
+            status[name] = cli.main(["--executor", "ray", *args])
+        printed[name] = text.getvalue()
     still_up = ray.is_initialized()
 (work / "ray.json").write_text(json.dumps(
-    {"pool": out, "seen": sorted(seen), "status": status, "still_up": still_up,
-     "shipped": shipped}))
+    {"pool": out, "seen": sorted(seen), "status": status, "printed": printed,
+     "still_up": still_up, "shipped": shipped}))
 """
 
 
@@ -107,6 +110,7 @@ def runs(tmp_path_factory) -> dict:
     r = _run(["-c", RAY_SIDE, str(work)], work)
     assert r.returncode == 0, r.stderr[-3000:]
     remote = json.loads((work / "ray.json").read_text())
+    remote["stderr"] = r.stderr[-3000:]  # Ray's and the tools' warnings, for a failure message
     remote["sim"] = _sim_rows(work / "sim")  # the Ray run rewrote the same summary
     return {"work": work, "local": local, "ray": remote}
 
@@ -184,8 +188,13 @@ def test_runtime_env_project_is_resolved_for_the_commands_extra(monkeypatch):
         tools.cli.check_executor_args(args)
 
 
+def _said(runs: dict, command: str) -> str:
+    """What the Ray side's ``command`` printed and what went to its stderr: why it failed."""
+    return runs["ray"]["printed"][command][-3000:] + "\n--- stderr ---\n" + runs["ray"]["stderr"]
+
+
 def test_reports_rows_are_the_same(runs):
-    assert runs["ray"]["status"]["reports"] == 0
+    assert runs["ray"]["status"]["reports"] == 0, _said(runs, "reports")
     work = runs["work"]
     from reports import compare
 
@@ -200,7 +209,7 @@ def test_reports_rows_are_the_same(runs):
 
 
 def test_sim_rows_are_the_same(runs):
-    assert runs["ray"]["status"]["sim"] == 0
+    assert runs["ray"]["status"]["sim"] == 0, _said(runs, "sim")
     assert runs["local"]["sim"] and all(passed for _, _, passed in runs["local"]["sim"])
     assert runs["ray"]["sim"] == runs["local"]["sim"]
 
