@@ -176,3 +176,15 @@ def test_progress_counts_jobs_and_weights_the_time_left_by_cost(capsys):
     assert "sweep:  90%" in shown and ", 1/2 jobs, big]" in shown  # the big job is 90% of it
     assert "sweep: 100%" in shown and ", 2/2 jobs, small]" in shown
     assert "| ," not in shown  # tqdm's ", " before the postfix follows the times
+
+
+def _interrupted(argv: list[str]) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_is_one_line_and_status_130(capsys):
+    assert tools.cli.run(_interrupted, []) == tools.cli.INTERRUPTED_STATUS == 130
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "interrupted\n")
+    with pytest.raises(KeyboardInterrupt):  # --debug shows where it was
+        tools.cli.run(_interrupted, ["--debug"])

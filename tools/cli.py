@@ -35,6 +35,8 @@ from .external import ToolError
 
 #: Exit status of a CLI on bad input (argparse uses the same).
 USAGE_STATUS = 2
+#: Exit status of a CLI stopped with Ctrl-C (128 + SIGINT, what a shell reports).
+INTERRUPTED_STATUS = 130
 
 
 class CliError(Exception):
@@ -69,7 +71,9 @@ def run(
     """Run ``body(argv)``; a :class:`CliError` or one of ``errors`` becomes one line and
     status 2 (with ``--debug`` in argv, the traceback instead). ``--debug`` is removed
     before ``body`` sees the arguments. Output piped into a reader that stops early
-    (``| head``) ends the command quietly, with status 1."""
+    (``| head``) ends the command quietly, with status 1; Ctrl-C is one line, ``interrupted``,
+    and status 130 (as a shell reports SIGINT), not a traceback from wherever the command was
+    waiting (a pool, a Ray call, a tool)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
@@ -82,6 +86,11 @@ def run(
         with contextlib.suppress(OSError, ValueError):  # stdout may not be a file
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except (CliError, *errors) as e:
         if debug:
             raise
